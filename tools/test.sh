@@ -15,9 +15,9 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${LOSSVIZ_CHROMIUM:-}" ]; then
 fi
 
 # 1. The notebooks are the source: exporting and cleaning them must change nothing that is tracked.
-state() { git status --porcelain --untracked-files=no; git diff | sha256sum; }
+state() { git status --porcelain --untracked-files=no; git status --porcelain -- lossviz README.md; git diff | sha256sum; }
 before=$(state)
-.venv/bin/nbdev-export >/dev/null && .venv/bin/nbdev-clean >/dev/null
+.venv/bin/nbdev-export >/dev/null && .venv/bin/nbdev-clean >/dev/null && .venv/bin/python tools/readme.py
 if [ "$before" != "$(state)" ]; then
   echo "FAILED: nbs/ and lossviz/ are out of sync, or a notebook is not clean. Run"
   echo "    .venv/bin/nbdev-export && .venv/bin/nbdev-clean"
