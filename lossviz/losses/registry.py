@@ -14,7 +14,7 @@ from ..core import HParam, check_choice, check_tensor
 # %% auto #0
 __all__ = ['KINDS', 'LossSpec', 'register', 'names', 'spec', 'cosine_similarity_matrix', 'zero_loss', 'Loss', 'get']
 
-# %% ../../nbs/10_losses.ipynb #65ac9a72
+# %% ../../nbs/10_losses.ipynb #b60e24c0
 KINDS = ("classification", "pair", "proxy", "feature")
 
 @dataclass(frozen=True)
@@ -29,12 +29,13 @@ class LossSpec:
     url: str = "" # link to the paper
     args: tuple = () # required non-hyperparameter arguments of `get` (e.g. `num_classes`, `dim` for proxies)
     doc: str = "" # one line: what the loss does
+    per_sample: bool = True # False for set-level losses (e.g. dice): one value per batch, so `reduction="none"` is refused
 
     def defaults(self) -> dict:
         "The default value of every hyperparameter."
         return {k: h.default for k, h in self.hparams.items()}
 
-# %% ../../nbs/10_losses.ipynb #8370e27f
+# %% ../../nbs/10_losses.ipynb #35f2c9af
 _REGISTRY: dict[str, LossSpec] = {}
 
 def register(name:str, # registry name (snake_case, as the paper calls the loss)
@@ -44,6 +45,7 @@ def register(name:str, # registry name (snake_case, as the paper calls the loss)
              equation:str="", # LaTeX
              url:str="", # paper link
              args:tuple=(), # required config arguments passed to a factory
+             per_sample:bool=True, # False for a set-level loss whose value belongs to the whole batch (no per-sample values)
             ):
     "Decorator that adds a loss function (or module factory) to the registry under `name`."
     check_choice(kind, "kind", KINDS)
@@ -51,7 +53,7 @@ def register(name:str, # registry name (snake_case, as the paper calls the loss)
         if name in _REGISTRY and _REGISTRY[name].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"name: a loss called {name!r} is already registered")
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _REGISTRY[name] = LossSpec(name, kind, fn, dict(hparams or {}), paper, equation, url, tuple(args), doc)
+        _REGISTRY[name] = LossSpec(name, kind, fn, dict(hparams or {}), paper, equation, url, tuple(args), doc, bool(per_sample))
         return fn
     return deco
 
@@ -82,7 +84,7 @@ def zero_loss(x:torch.Tensor, # any tensor in the graph (e.g. the similarity mat
     "A differentiable zero for degenerate batches: `(x * 0).sum()`, never NaN and never a Python 0."
     return (torch.nan_to_num(x, 0.0, 0.0, 0.0) * 0).sum()
 
-# %% ../../nbs/10_losses.ipynb #c4841d20
+# %% ../../nbs/10_losses.ipynb #5906bb7d
 class Loss(nn.Module):
     "A registered loss with its hyperparameters bound; call it like the function it wraps."
     def __init__(self, spec:LossSpec, **hparams):
@@ -97,6 +99,8 @@ class Loss(nn.Module):
     def name(self) -> str: return self.spec.name
     @property
     def kind(self) -> str: return self.spec.kind
+    @property
+    def per_sample(self) -> bool: return self.spec.per_sample
 
     def on_similarity(self, sim:torch.Tensor, labels:torch.Tensor, **kw) -> torch.Tensor:
         "The pair loss as a function of the similarity matrix `sim` [N, N]."
