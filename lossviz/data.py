@@ -269,7 +269,7 @@ def modular(p:int=97, # the modulus (also the number of classes); prime for `op=
                 a=a, b=b, train_index=tr, test_index=te)
     return Dataset(x[tr].contiguous(), y[tr].long(), x[te].contiguous(), y[te].long(), [str(i) for i in range(p)], "modular", info)
 
-# %% ../nbs/20_data.ipynb #5852e5df
+# %% ../nbs/20_data.ipynb #e27c34d7
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 def read_idx(path:str|Path, # an IDX file, optionally gzip-compressed (name ending in .gz)
@@ -292,7 +292,8 @@ def read_idx(path:str|Path, # an IDX file, optionally gzip-compressed (name endi
 class _ArrayUnpickler(pickle.Unpickler):
     "Unpickle only what CIFAR batch files hold (dicts, lists, NumPy arrays), never arbitrary objects."
     _OK = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
-           ("numpy", "dtype"), ("_codecs", "encode"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
+           ("numpy", "dtype"), ("_codecs", "encode"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+           ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}
     def find_class(self, module, name):
         if (module, name) in self._OK: return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
