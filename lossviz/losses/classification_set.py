@@ -12,7 +12,7 @@ from .registry import register
 # %% auto #0
 __all__ = ['ANYLOSS_METRICS', 'check_sets', 'soft_confusion', 'anyloss', 'dice', 'tversky']
 
-# %% ../../nbs/10c_losses_set_level.ipynb #561c0982
+# %% ../../nbs/10c_losses_set_level.ipynb #f6bd727c
 def check_sets(logits:torch.Tensor, # [N, C] one set, or [S, N, C] a stack of S sets
                targets:torch.Tensor, # [N] or [S, N] int64 class indices
                reduction:str="mean", # "mean", "sum" or "none" ("none" needs a stack of sets)
@@ -32,9 +32,14 @@ def check_sets(logits:torch.Tensor, # [N, C] one set, or [S, N, C] a stack of S 
                          f"reduction='none' has no per-sample values; use 'mean' (the batch's value), or pass a stack of "
                          f"sets logits[S, N, C], targets[S, N] to get one value per set")
 
-def _reduce_sets(values, reduction, ndim):
-    "values [S]: the set values; one set (2-D input) returns its scalar."
-    if ndim == 2: return values[0]
+def _sets(x, logits):
+    "View one set (2-D logits) as a stack of one set."
+    return x[None] if logits.ndim == 2 else x
+
+def _reduce_sets(values, reduction, logits):
+    "values [S]: the set values; one set (2-D input) returns its scalar; an empty set is a differentiable 0."
+    if logits.shape[-2] == 0: values = _sets(logits, logits).sum((-2, -1)) * 0
+    if logits.ndim == 2: return values[0]
     return values if reduction == "none" else values.mean() if reduction == "mean" else values.sum()
 
 # %% ../../nbs/10c_losses_set_level.ipynb #c32cc8db
@@ -59,7 +64,7 @@ def _metric(tp, fp, fn, tn, metric):
     rec = torch.where(present, _safe_div(tp, tp + fn), torch.zeros_like(tp))
     return rec.sum(-1) / present.sum(-1)
 
-# %% ../../nbs/10c_losses_set_level.ipynb #37b005a4
+# %% ../../nbs/10c_losses_set_level.ipynb #a02a8320
 ANYLOSS_METRICS = ("accuracy", "f1", "balanced_accuracy")
 
 @register("anyloss", "classification",
@@ -79,10 +84,10 @@ def anyloss(logits:torch.Tensor, # [N, C] logits (one set) or [S, N, C] (S sets)
     check_choice(metric, "metric", ANYLOSS_METRICS)
     check_range(L, "L", 0.0, low_open=True)
     a = torch.sigmoid(L * (torch.softmax(logits, -1) - 0.5))
-    counts = soft_confusion(a.reshape(-1, *a.shape[-2:]), targets.reshape(-1, targets.shape[-1]))
-    return _reduce_sets(1 - _metric(*counts, metric), reduction, logits.ndim)
+    counts = soft_confusion(_sets(a, logits), _sets(targets, logits))
+    return _reduce_sets(1 - _metric(*counts, metric), reduction, logits)
 
-# %% ../../nbs/10c_losses_set_level.ipynb #fce6aaf4
+# %% ../../nbs/10c_losses_set_level.ipynb #7d3f936e
 @register("dice", "classification",
           {"smooth": HParam(1.0, 0.0, 10.0, step=0.1, doc="additive smoothing γ in numerator and denominator (0: exact soft dice)"),
            "squared": HParam(False, doc="square the probabilities in the denominator (the V-Net form)")},
@@ -98,13 +103,12 @@ def dice(logits:torch.Tensor, # [N, C] logits (one set) or [S, N, C] (S sets)
     "1 - macro soft Dice coefficient of the softmax probabilities (set-level)."
     check_sets(logits, targets, reduction, "dice")
     check_range(smooth, "smooth", 0.0)
-    p = torch.softmax(logits, -1).reshape(-1, *logits.shape[-2:])
-    t = targets.reshape(-1, targets.shape[-1])
-    tp, fp, fn, _ = soft_confusion(p, t)
+    p = _sets(torch.softmax(logits, -1), logits)
+    tp, fp, fn, _ = soft_confusion(p, _sets(targets, logits))
     den = ((p * p).sum(-2) if squared else tp + fp) + tp + fn
-    return _reduce_sets(1 - _safe_div(2 * tp + smooth, den + smooth).mean(-1), reduction, logits.ndim)
+    return _reduce_sets(1 - _safe_div(2 * tp + smooth, den + smooth).mean(-1), reduction, logits)
 
-# %% ../../nbs/10c_losses_set_level.ipynb #7b70ad1a
+# %% ../../nbs/10c_losses_set_level.ipynb #889b8b55
 @register("tversky", "classification",
           {"alpha": HParam(0.3, 0.0, 2.0, step=0.05, doc="weight of the false positives"),
            "beta": HParam(0.7, 0.0, 2.0, step=0.05, doc="weight of the false negatives (larger: more recall)"),
@@ -122,6 +126,6 @@ def tversky(logits:torch.Tensor, # [N, C] logits (one set) or [S, N, C] (S sets)
     "1 - macro soft Tversky index TP/(TP + α·FP + β·FN) of the softmax probabilities (set-level)."
     check_sets(logits, targets, reduction, "tversky")
     for v, n in ((alpha, "alpha"), (beta, "beta"), (smooth, "smooth")): check_range(v, n, 0.0)
-    p = torch.softmax(logits, -1).reshape(-1, *logits.shape[-2:])
-    tp, fp, fn, _ = soft_confusion(p, targets.reshape(-1, targets.shape[-1]))
-    return _reduce_sets(1 - _safe_div(tp + smooth, tp + alpha * fp + beta * fn + smooth).mean(-1), reduction, logits.ndim)
+    p = _sets(torch.softmax(logits, -1), logits)
+    tp, fp, fn, _ = soft_confusion(p, _sets(targets, logits))
+    return _reduce_sets(1 - _safe_div(tp + smooth, tp + alpha * fp + beta * fn + smooth).mean(-1), reduction, logits)
