@@ -75,7 +75,7 @@ def runs_rows(runs:list, # run rows, as `RunStore.runs()` returns them
                     "started": datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S") if started else ""})
     return out
 
-# %% ../nbs/32_app.ipynb #3c07166d
+# %% ../nbs/32_app.ipynb #53238c9c
 def _device_options() -> list[str]:
     import torch
     return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else []) + \
@@ -95,15 +95,15 @@ class RunsPage:
         pn.extension("plotly", "tabulator")
         self.store = as_store(store)
         # -- the form
-        self.data = pn.widgets.Select(name="dataset", options=data.names(), value="digits")
-        self.model = pn.widgets.Select(name="model", options=models.names(), value="mlp")
-        self.loss = pn.widgets.Select(name="loss", options=losses.names("classification"), value="cross_entropy")
+        self.data = pn.widgets.Select(label="dataset", options=data.names(), value="digits")
+        self.model = pn.widgets.Select(label="model", options=models.names(), value="mlp")
+        self.loss = pn.widgets.Select(label="loss", options=losses.names("classification"), value="cross_entropy")
         self.hparams_box = pn.Column(margin=0, sizing_mode="stretch_width")
-        self.optimizer = pn.widgets.Select(name="optimizer", options=list(OPTIMIZERS), value="sgd")
-        self.lr = pn.widgets.FloatInput(name="learning rate", value=0.1, start=1e-6, end=10.0, step=0.01)
-        self.epochs = pn.widgets.IntInput(name="epochs", value=10, start=1, end=10_000)
-        self.device = pn.widgets.Select(name="device", options=_device_options(), value="auto")
-        self.start_button = pn.widgets.Button(name="Start run", button_type="primary", css_classes=["lossviz-start"])
+        self.optimizer = pn.widgets.Select(label="optimizer", options=list(OPTIMIZERS), value="sgd")
+        self.lr = pn.widgets.FloatInput(label="learning rate", value=0.1, start=1e-6, end=10.0, step=0.01)
+        self.epochs = pn.widgets.IntInput(label="epochs", value=10, start=1, end=10_000)
+        self.device = pn.widgets.Select(label="device", options=_device_options(), value="auto")
+        self.start_button = pn.widgets.Button(label="Start run", button_type="primary", css_classes=["lossviz-start"])
         self.message = pn.pane.Alert("", alert_type="light", visible=False, margin=(5, 0))
         self.loss.param.watch(lambda e: self._show_hparams(), "value"); self._show_hparams()
         self.start_button.on_click(lambda e: self.start())

@@ -97,7 +97,7 @@ class Poller:
 
     def __repr__(self): return f"Poller(every {self.interval:g}s, {'running' if self.running else 'stopped'})"
 
-# %% ../../nbs/31_widgets.ipynb #b321fe57
+# %% ../../nbs/31_widgets.ipynb #b7b5920b
 def _step(hp:HParam) -> float:
     "The slider step of a bounded float `hp`: its own, else 1/100 of the range."
     return float(hp.step) if hp.step else (float(hp.high) - float(hp.low)) / 100 or 0.01
@@ -143,7 +143,7 @@ def hparam_widget(name:str, # the hyperparameter's name (the control's label)
     elif bounded: cls, args = pn.widgets.FloatSlider, {"value": v, "start": hp.low, "end": hp.high, "step": _step(hp)}
     else: cls, args = (pn.widgets.IntInput if hp.integer else pn.widgets.FloatInput), {"value": v, "start": hp.low, "end": hp.high}
     if hp.doc and "description" in cls.param: args["description"] = hp.doc # the (?) tooltip, where the widget has one
-    return cls(name=name, **args, **kw)
+    return cls(label=name, **args, **kw)
 
 # %% ../../nbs/31_widgets.ipynb #e235c87c
 def hparam_controls(hparams:dict, # name -> `HParam` (e.g. `losses.spec(name).hparams`)

@@ -192,7 +192,7 @@ class RunMonitor:
     def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
     def __repr__(self): return f"RunMonitor(run {self.feed.run_id}, {self.feed.status}, {self.feed.points} points)"
 
-# %% ../../nbs/31_widgets_runs.ipynb #75f62d0a
+# %% ../../nbs/31_widgets_runs.ipynb #881a105b
 class RunPanel:
     "The Panel view of a run: live curves (a `pn.pane.Plotly`), a status badge and pause/resume/stop buttons."
     def __init__(self,
@@ -211,7 +211,7 @@ class RunPanel:
         self.pane = pn.pane.Plotly(run_curves({}, height=height), sizing_mode="stretch_width", height=height,
                                    config={"displaylogo": False, "responsive": True})
         self.badge = pn.pane.HTML(status_badge({"id": "-", "status": "created"}) if run_id is None else "", margin=(5, 10))
-        self.buttons = {cmd: pn.widgets.Button(name=cmd, button_type=style, width=80, disabled=True)
+        self.buttons = {cmd: pn.widgets.Button(label=cmd, button_type=style, width=80, disabled=True)
                         for cmd, _, style in _BUTTONS}
         for cmd, b in self.buttons.items(): b.on_click(lambda _, c=cmd: self.command(c))
         self.view = pn.Column(pn.Row(self.badge, pn.layout.HSpacer(), *self.buttons.values(), sizing_mode="stretch_width"),

@@ -1,0 +1,48 @@
+"""lossviz.plots.runs: the run figure is a pure function of {key: (steps, values)}."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from lossviz.plots.runs import CURVES, Curve, run_curves
+
+KEYS = [c.key for c in CURVES]
+
+
+@settings(max_examples=30, deadline=None)
+@given(present=st.lists(st.sampled_from(KEYS), unique=True), n=st.integers(0, 50), extra=st.booleans())
+def test_traces_follow_curves_whatever_is_logged(present, n, extra):
+    "Whatever subset of keys has points, trace i plots CURVES[i]'s key with exactly the given arrays."
+    rng = np.random.default_rng(n)
+    scal = {k: (np.arange(n) * 3, rng.normal(size=n)) for k in present}
+    if extra: scal["lr"] = (np.arange(n), np.ones(n)) # keys outside CURVES are ignored
+    fig = run_curves(scal)
+    assert [t.meta for t in fig.data] == KEYS
+    for t, k in zip(fig.data, KEYS):
+        if k in scal:
+            np.testing.assert_array_equal(np.asarray(t.x), scal[k][0]); np.testing.assert_array_equal(np.asarray(t.y), scal[k][1])
+        else: assert len(t.x) == 0 and len(t.y) == 0
+
+
+def test_nan_points_survive_as_gaps():
+    "A diverged run stores NaN; the figure keeps it (plotly draws a gap) rather than dropping or failing."
+    fig = run_curves({"train/loss": (np.array([1, 2, 3]), np.array([1.0, np.nan, np.inf]))})
+    y = np.asarray(fig.data[0].y, dtype=float)
+    assert y[0] == 1.0 and np.isnan(y[1]) and np.isinf(y[2])
+
+
+def test_panels_and_axes():
+    fig = run_curves({}, x="epoch")
+    assert [a.text for a in fig.layout.annotations] == ["loss", "accuracy"]
+    assert fig.layout.xaxis.title.text == "epoch" and fig.layout.xaxis2.title.text == "epoch"
+    assert fig.layout.uirevision == "run" # zoom survives appended points
+
+
+def test_custom_curves_one_panel():
+    cs = (Curve("lr", "learning rate", "lr", "#333"),)
+    fig = run_curves({"lr": (np.arange(3), np.array([0.1, 0.1, 0.01]))}, curves=cs)
+    assert len(fig.data) == 1 and fig.layout.annotations[0].text == "learning rate"
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="scalars: expected"): run_curves({"train/loss": np.arange(3)})
+    with pytest.raises(ValueError, match="one length"): run_curves({"train/loss": (np.arange(3), np.arange(2))})
+    with pytest.raises(ValueError, match="x: expected one of"): run_curves({}, x="wall")
