@@ -1,1 +1,2 @@
 """General Pair Weighting: the weight of every pair (dL/dS_ij) and of every sample (dL/dz) (hand-written; modules generated from nbs/)."""
+from .logits import logit_weights, comp_sum_weights, weight_curve, curve_logits, WeightCurve, simplex_map, SimplexMap
