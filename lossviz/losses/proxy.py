@@ -63,7 +63,7 @@ class ProxyLoss(nn.Module):
     def extra_repr(self) -> str:
         return ", ".join([repr(self.name), f"num_classes={self.num_classes}", f"dim={self.dim}"] + [f"{k}={v}" for k, v in self.hparams.items()])
 
-# %% ../../nbs/11a_losses_proxy.ipynb #0bbc04a0
+# %% ../../nbs/11a_losses_proxy.ipynb #4fe7659b
 @register("proxy_nca", "proxy",
           {"scale": HParam(1.0, 0.1, 100.0, log=True, doc="softmax scale s on -d² (PML's softmax_scale; ProxyNCA++'s 1/T)"),
            "denominator": HParam("all", choices=("all", "negatives"), doc="all proxies (PML, ProxyNCA++) or only the other classes' (the paper)")},
@@ -78,7 +78,7 @@ class ProxyNCA(ProxyLoss):
         logits = -self.hparams["scale"] * (2 - 2 * sim)
         keep = torch.ones_like(pos) if self.hparams["denominator"] == "all" else ~pos
         lse = masked_logsumexp(logits, keep, dim=1)
-        return (lse - logits[pos]).mean()
+        return (lse - logits.gather(1, labels[:, None]).squeeze(1)).mean()
 
 # %% ../../nbs/11a_losses_proxy.ipynb #65ae2bd1
 @register("normalized_softmax", "proxy",
