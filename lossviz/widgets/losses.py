@@ -188,7 +188,7 @@ class LossExplorer:
     def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
     def __repr__(self): return f"LossExplorer({self.model!r})"
 
-# %% ../../nbs/31a_widgets_losses.ipynb #8c7953aa
+# %% ../../nbs/31a_widgets_losses.ipynb #88aad7fe
 class LossExplorerPanel:
     "Panel front end of the loss explorer: the same `LossExplorerModel` and figure function, Panel widgets and a Plotly pane."
     def __init__(self, model:LossExplorerModel|None=None, # the shared model (default: a new one with the default losses)
@@ -198,12 +198,12 @@ class LossExplorerPanel:
         self.model = model if model is not None else LossExplorerModel()
         self.height = height
         m = self.model
-        self.pick = pn.widgets.MultiChoice(name="losses", options=m.available, value=list(m.selected))
-        self.xaxis = pn.widgets.RadioButtonGroup(name="x axis", options=["margin", "p_y"], value=m.x)
-        self.classes = pn.widgets.IntSlider(name="classes C", start=2, end=100, value=m.num_classes)
-        self.target = pn.widgets.Select(name="simplex target", options=[0, 1, 2], value=m.target)
-        self.shown = pn.widgets.Select(name="simplex loss", options=list(m.selected), value=m.shown_simplex_loss)
-        self.what = pn.widgets.RadioButtonGroup(name="simplex shows", options=["loss", "weight"], value=m.simplex_what)
+        self.pick = pn.widgets.MultiChoice(label="losses", options=m.available, value=list(m.selected))
+        self.xaxis = pn.widgets.RadioButtonGroup(label="x axis", options=["margin", "p_y"], value=m.x)
+        self.classes = pn.widgets.IntSlider(label="classes C", start=2, end=100, value=m.num_classes)
+        self.target = pn.widgets.Select(label="simplex target", options=[0, 1, 2], value=m.target)
+        self.shown = pn.widgets.Select(label="simplex loss", options=list(m.selected), value=m.shown_simplex_loss)
+        self.what = pn.widgets.RadioButtonGroup(label="simplex shows", options=["loss", "weight"], value=m.simplex_what)
         self.error = pn.pane.Alert("", alert_type="danger", visible=False)
         self.controls = {}
         self.hp_box = pn.Column()
