@@ -149,7 +149,7 @@ def anchor_summary(pw:PairWeights, # the batch's pair weights
                          torch.where(pos, w, 0).sum(1), torch.where(neg, w, 0).sum(1),
                          torch.where(hp, pi, -1), torch.where(hn, ni, -1), ps, ns, ps - ns)
 
-# %% ../../nbs/12_gpw_pairs.ipynb #d7c3a24e
+# %% ../../nbs/12_gpw_pairs.ipynb #cd3017d9
 @dataclass
 class WDFS:
     "S⁺/S⁻ statistics of a batch: histograms, margin, overlap."
@@ -185,10 +185,11 @@ def wdfs_stats(sim:torch.Tensor, # similarities
     lo_r, hi_r = float(sp.min()), float(sn.max())
     both = torch.cat([sp, sn])
     inreg = float(((both >= lo_r) & (both <= hi_r)).double().mean()) if hi_r >= lo_r else 0.0
-    over = float((sp.numel() * sn.numel() - below.sum()) / (sp.numel() * sn.numel()))
+    total = sp.numel() * sn.numel()
+    over = (total - int(below.sum())) / total
     return WDFS(edges, hist(sp), hist(sn), lo_r, hi_r, lo_r - hi_r, over, auc, inreg)
 
-# %% ../../nbs/12_gpw_pairs.ipynb #581abf9e
+# %% ../../nbs/12_gpw_pairs.ipynb #63d8d99f
 def ms_weights(sim:torch.Tensor, # [N, N] similarities
                labels:torch.Tensor, # [N] labels
                alpha:float=2.0, beta:float=50.0, base:float=0.5, epsilon:float=0.1, mining:bool=True,
@@ -213,7 +214,7 @@ def softmax_weights(sim:torch.Tensor, # [N, N] similarities
     pos, neg = check_pair_inputs(sim, labels)
     q = torch.softmax((sim.detach() / temperature).masked_fill(~(pos | neg), float("-inf")), 1).nan_to_num(0.0)
     npos = pos.sum(1, keepdim=True)
-    return (npos * q * (npos > 0) - pos.to(q.dtype)) / (temperature * pos.sum().clamp_min(1))
+    return (npos * q * (npos > 0) - pos.to(q.dtype)) / (temperature * pos.sum().clamp_min(1).to(q.dtype))
 
 # %% ../../nbs/12_gpw_pairs.ipynb #4947117d
 @dataclass

@@ -10,9 +10,10 @@ from ..core import HParam, check_tensor, check_labels
 from .registry import register
 
 # %% auto #0
-__all__ = ['MS_PRESETS', 'pair_masks', 'check_pair_inputs', 'masked_logsumexp', 'nonzero_mean', 'masked_mean', 'reduce_terms',
-           'similarity_to_distance', 'pair_score', 'contrastive', 'triplet', 'lifted_structure', 'binomial_deviance',
-           'ms_mining', 'multi_similarity', 'circle', 'infonce', 'ntxent', 'supcon', 'mw_auc', 'tcm']
+__all__ = ['MS_PRESETS', 'pair_masks', 'check_pair_inputs', 'softplus', 'masked_logsumexp', 'nonzero_mean', 'masked_mean',
+           'reduce_terms', 'similarity_to_distance', 'pair_score', 'contrastive', 'triplet', 'lifted_structure',
+           'binomial_deviance', 'ms_mining', 'multi_similarity', 'circle', 'infonce', 'ntxent', 'supcon', 'mw_auc',
+           'tcm']
 
 # %% ../../nbs/11_losses_pairs.ipynb #6234572a
 def pair_masks(labels:torch.Tensor, # [N] integer labels
@@ -36,7 +37,13 @@ def check_pair_inputs(sim:torch.Tensor, # [N, N] similarity matrix
         raise ValueError(f"labels: expected a tensor on {sim.device} (the device of sim), got one on {labels.device}")
     return pair_masks(labels)
 
-# %% ../../nbs/11_losses_pairs.ipynb #c57d142f
+# %% ../../nbs/11_losses_pairs.ipynb #4c5c9395
+def softplus(x:torch.Tensor, # any tensor
+            ) -> torch.Tensor:
+    "log(1 + e^x) without `F.softplus`'s switch to x above 20, so gradients match closed forms to float precision."
+    return torch.logaddexp(torch.zeros_like(x), x)
+
+# %% ../../nbs/11_losses_pairs.ipynb #513d22fc
 def masked_logsumexp(x:torch.Tensor, # values
                      mask:torch.Tensor, # bool, same shape: which entries take part
                      dim:int=-1, # the dimension to reduce
@@ -45,7 +52,7 @@ def masked_logsumexp(x:torch.Tensor, # values
                     ) -> torch.Tensor:
     "log-sum-exp of `x` over the entries where `mask` is True, finite and NaN-free for empty rows."
     lse = torch.logsumexp(x.masked_fill(~mask, torch.finfo(x.dtype).min), dim)
-    if add_one: return F.softplus(lse)  # log(1 + e^lse): 0 for an empty row, whose lse is the (finite) fill value
+    if add_one: return softplus(lse)  # log(1 + e^lse): 0 for an empty row, whose lse is the (finite) fill value
     return torch.where(mask.any(dim), lse, torch.full_like(lse, empty))
 
 # %% ../../nbs/11_losses_pairs.ipynb #22018f95
@@ -187,7 +194,7 @@ def lifted_structure(sim:torch.Tensor, # [N, N] cosine similarities
     J = torch.logaddexp(r[:, None], r[None, :]) + cp - z
     return masked_mean(F.relu(J) ** 2 / 2, pos)
 
-# %% ../../nbs/11_losses_pairs.ipynb #7bbc918d
+# %% ../../nbs/11_losses_pairs.ipynb #29f7b70c
 @register("binomial_deviance", "pair",
           {"alpha": HParam(2.0, 0.1, 100.0, log=True, doc="scale of the positive softplus"),
            "beta": HParam(50.0, 0.1, 200.0, log=True, doc="scale of the negative softplus (alpha x the paper's cost C)"),
@@ -203,7 +210,7 @@ def binomial_deviance(sim:torch.Tensor, # [N, N] cosine similarities
                      ) -> torch.Tensor:
     "Binomial deviance: a softplus on every pair, scaled separately for positives and negatives."
     pos, neg = check_pair_inputs(sim, labels)
-    return masked_mean(F.softplus(-alpha * (sim - base)), pos) + masked_mean(F.softplus(beta * (sim - base)), neg)
+    return masked_mean(softplus(-alpha * (sim - base)), pos) + masked_mean(softplus(beta * (sim - base)), neg)
 
 # %% ../../nbs/11_losses_pairs.ipynb #3fede4ff
 MS_PRESETS = {
@@ -249,7 +256,7 @@ def multi_similarity(sim:torch.Tensor, # [N, N] cosine similarities
     ln = masked_logsumexp(beta * (sim - base), neg, add_one=True) / beta
     return (lp + ln).mean()
 
-# %% ../../nbs/11_losses_pairs.ipynb #64747ce3
+# %% ../../nbs/11_losses_pairs.ipynb #70652b1a
 @register("circle", "pair",
           {"m": HParam(0.4, 0.0, 1.0, 0.01, doc="relaxation margin m"),
            "gamma": HParam(80.0, 1.0, 1024.0, log=True, doc="scale γ"),
@@ -270,7 +277,7 @@ def circle(sim:torch.Tensor, # [N, N] cosine similarities
         lp = -gamma * F.relu(1 + m - s) * (sim - (1 - m))
         ln = gamma * F.relu(s + m) * (sim - m)
     else: lp, ln = -gamma * sim, gamma * (sim + m)
-    per_anchor = F.softplus(masked_logsumexp(lp, pos) + masked_logsumexp(ln, neg))
+    per_anchor = softplus(masked_logsumexp(lp, pos) + masked_logsumexp(ln, neg))
     return nonzero_mean(per_anchor, pos.any(1) & neg.any(1))
 
 # %% ../../nbs/11_losses_pairs.ipynb #c3ba3e19
@@ -321,7 +328,7 @@ def supcon(sim:torch.Tensor, # [N, N] cosine similarities
     per_anchor = torch.where(pos, lse[:, None] - x, torch.zeros_like(x)).sum(1) / npos.clamp_min(1)
     return nonzero_mean(per_anchor, npos > 0)
 
-# %% ../../nbs/11_losses_pairs.ipynb #5587a7f4
+# %% ../../nbs/11_losses_pairs.ipynb #b2b75604
 def _gather_rows(mask):
     "Indices of each row's True entries first (stable), and the validity of the first k columns, k = the longest row."
     k = int(mask.sum(1).max()) if mask.numel() else 0
@@ -340,11 +347,11 @@ def mw_auc(sim:torch.Tensor, # [N, N] cosine similarities
     if sim.shape[0] <= 64:  # the cube: small and vmap-friendly
         d = (sim[:, None, :] - sim[:, :, None]) / temperature  # d[a, p, n] = (S_an - S_ap) / τ
         valid = pos[:, :, None] & neg[:, None, :]
-        return masked_mean(F.softplus(d), valid)
+        return masked_mean(softplus(d), valid)
     ip, vp = _gather_rows(pos); i_n, vn = _gather_rows(neg)
     sp, sn = sim.gather(1, ip), sim.gather(1, i_n)
     d = (sn[:, None, :] - sp[:, :, None]) / temperature
-    return masked_mean(F.softplus(d), vp[:, :, None] & vn[:, None, :])
+    return masked_mean(softplus(d), vp[:, :, None] & vn[:, None, :])
 
 # %% ../../nbs/11_losses_pairs.ipynb #10d0c029
 @register("tcm", "pair",
