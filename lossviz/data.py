@@ -17,7 +17,7 @@ __all__ = ['Dataset', 'stratified_split', 'standardize', 'digits', 'blobs', 'moo
            'read_cifar_batch', 'write_idx', 'data_root', 'mnist', 'fashion_mnist', 'cifar10', 'names', 'load',
            'Batches', 'batches']
 
-# %% ../nbs/20_data.ipynb #bb439464
+# %% ../nbs/20_data.ipynb #6f45bff0
 @dataclass(repr=False)
 class Dataset:
     "A classification dataset held in memory: train and test tensors, class names, a name, and how it was made."
@@ -27,7 +27,8 @@ class Dataset:
     y_test: torch.Tensor # [M] int64 labels
     classes: list # class names; label `i` is `classes[i]`
     name: str = "" # the dataset's name, e.g. "digits"
-    info: dict = field(default_factory=dict) # the arguments used and, when standardised, the fitted `mean` and `std`
+    info: dict = field(default_factory=dict) # the loader's arguments (JSON-friendly): `load(name, **info)` rebuilds the set
+    arrays: dict = field(default_factory=dict) # derived tensors: standardisation `mean`/`std`, blob `centres`, modular operands, ...
 
     def __post_init__(self):
         for split in ("train", "test"):
@@ -65,7 +66,7 @@ class Dataset:
         "A copy with all four tensors on `device` ('auto', 'cpu', 'cuda', ...)."
         dev = pick_device(device)
         return Dataset(self.x_train.to(dev), self.y_train.to(dev), self.x_test.to(dev), self.y_test.to(dev),
-                       list(self.classes), self.name, dict(self.info))
+                       list(self.classes), self.name, dict(self.info), dict(self.arrays))
 
     def loader(self, split:str="train", batch_size:int=64, shuffle:bool|None=None, **kw) -> "Batches":
         "Mini-batches of `split` on a device; see `batches` for the arguments. Shuffled by default for 'train' only."
@@ -130,12 +131,12 @@ def standardize(x_train:torch.Tensor, # training inputs: [N, D] or images [N, C,
     std = torch.where(std < eps, torch.ones_like(std), std)
     return (x_train - mean) / std, (x_test - mean) / std, mean.squeeze(0), std.squeeze(0)
 
-# %% ../nbs/20_data.ipynb #5556cfd7
-def _finish(name, classes, xtr, ytr, xte, yte, standardize_, info):
+# %% ../nbs/20_data.ipynb #5f87fab6
+def _finish(name, classes, xtr, ytr, xte, yte, standardize_, info, arrays=None):
+    arrays = dict(arrays or {})
     if standardize_:
-        xtr, xte, mean, std = standardize(xtr, xte)
-        info = {**info, "mean": mean, "std": std}
-    return Dataset(xtr.float().contiguous(), ytr.long(), xte.float().contiguous(), yte.long(), list(classes), name, info)
+        xtr, xte, arrays["mean"], arrays["std"] = standardize(xtr, xte)
+    return Dataset(xtr.float().contiguous(), ytr.long(), xte.float().contiguous(), yte.long(), list(classes), name, info, arrays)
 
 def _split_arrays(x, y, test_size, seed):
     tr, te = stratified_split(y, test_size, seed)
@@ -159,7 +160,7 @@ def digits(test_size:float=0.2, # fraction (or number) of samples held out, stra
     if image: ds.x_train, ds.x_test = ds.x_train.view(-1, 1, 8, 8), ds.x_test.view(-1, 1, 8, 8)
     return ds
 
-# %% ../nbs/20_data.ipynb #8e7cdd70
+# %% ../nbs/20_data.ipynb #96170303
 def _class_centres(classes, dim, spread, rng):
     if dim == 1: return np.linspace(-spread, spread, classes)[:, None]
     if dim == 2:
@@ -193,14 +194,15 @@ def blobs(classes:int=3, # number of classes C
         return torch.tensor(centres[y] + noise * rng.standard_normal((len(y), dim)), dtype=torch.float32), torch.tensor(y)
     x, y = draw(counts)
     info = dict(classes=C, dim=dim, samples_per_class=n0, imbalance=imbalance, noise=noise, spread=spread, test_size=test_size,
-                balanced_test=balanced_test, seed=seed, standardize=standardize, counts=counts.tolist(), centres=centres)
+                balanced_test=balanced_test, seed=seed, standardize=standardize)
+    arrays = dict(counts=torch.tensor(counts), centres=torch.tensor(centres, dtype=torch.float32))
     if balanced_test:
         check_range(test_size, "test_size", 0, 1, low_open=True, high_open=True)
         xtr, ytr = x, y
         xte, yte = draw(np.full(C, max(1, int(round(test_size * n0)))))
     else:
         xtr, ytr, xte, yte = _split_arrays(x, y, test_size, seed)
-    return _finish("blobs", [f"class {c}" for c in range(C)], xtr, ytr, xte, yte, standardize, info)
+    return _finish("blobs", [f"class {c}" for c in range(C)], xtr, ytr, xte, yte, standardize, info, arrays)
 
 # %% ../nbs/20_data.ipynb #925d2502
 def moons(samples:int=500, # total number of samples
@@ -238,7 +240,7 @@ def spiral(samples:int=600, # total number of samples (split evenly over the arm
     return _finish("spiral", [f"arm {c}" for c in range(C)], xtr, ytr, xte, yte, standardize,
                    dict(samples=n, classes=C, noise=noise, turns=turns, test_size=test_size, seed=seed, standardize=standardize))
 
-# %% ../nbs/20_data.ipynb #422b0e7c
+# %% ../nbs/20_data.ipynb #1e64bf59
 def _is_prime(p): return p >= 2 and all(p % k for k in range(2, int(math.isqrt(p)) + 1))
 
 def modular(p:int=97, # the modulus (also the number of classes); prime for `op="/"`
@@ -265,9 +267,9 @@ def modular(p:int=97, # the modulus (also the number of classes); prime for `op=
     if encoding == "onehot":
         x = torch.zeros(n, 2 * p); x[torch.arange(n), a] = 1.0; x[torch.arange(n), p + b] = 1.0
     else: x = torch.stack([a, b], 1)
-    info = dict(p=p, op=op, train_fraction=train_fraction, encoding=encoding, seed=seed,
-                a=a, b=b, train_index=tr, test_index=te)
-    return Dataset(x[tr].contiguous(), y[tr].long(), x[te].contiguous(), y[te].long(), [str(i) for i in range(p)], "modular", info)
+    info = dict(p=p, op=op, train_fraction=train_fraction, encoding=encoding, seed=seed)
+    arrays = dict(a=a, b=b, train_index=tr, test_index=te)
+    return Dataset(x[tr].contiguous(), y[tr].long(), x[te].contiguous(), y[te].long(), [str(i) for i in range(p)], "modular", info, arrays)
 
 # %% ../nbs/20_data.ipynb #e27c34d7
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -316,7 +318,7 @@ def write_idx(path:str|Path, # where to write; a name ending in .gz is gzip-comp
     with (gzip.open if path.suffix == ".gz" else open)(path, "wb") as f: f.write(raw)
     return path
 
-# %% ../nbs/20_data.ipynb #7cbd1840
+# %% ../nbs/20_data.ipynb #6cdf81de
 def data_root(root:str|Path|None=None, # an explicit root; else $LOSSVIZ_DATA; else ./data/torchvision
              ) -> Path:
     "The folder that holds torchvision-layout dataset files."
@@ -342,8 +344,7 @@ def _images(name, xtr, ytr, xte, yte, classes, root, files, standardize, flatten
     xtr, ytr = _subsample(xtr, ytr, max_train, seed, "max_train")
     xte, yte = _subsample(xte, yte, max_test, seed, "max_test")
     ds = _finish(name, classes, xtr.float().div_(255), ytr, xte.float().div_(255), yte, standardize,
-                 dict(root=str(root), files=[str(f) for f in files], standardize=standardize, flatten=flatten,
-                      max_train=max_train, max_test=max_test, seed=seed))
+                 dict(root=str(root), standardize=standardize, flatten=flatten, max_train=max_train, max_test=max_test, seed=seed))
     if flatten: ds.x_train, ds.x_test = ds.x_train.flatten(1), ds.x_test.flatten(1)
     return ds
 

@@ -9,6 +9,14 @@ from lossviz import data
 from lossviz.data import Batches, Dataset, batches, load, read_cifar_batch, read_idx, stratified_split
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tensors are tiny: one thread is faster, and immune to OpenMP spin-waits when other jobs share the two cores."""
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # ---------------------------------------------------------------- digits, splits, standardisation
 
 def test_digits_split_is_stratified_fixed_and_complete():
@@ -34,7 +42,7 @@ def test_standardisation_uses_train_statistics_only():
     sd[sd < 1e-8] = 1.0
     np.testing.assert_allclose(std.x_train.numpy(), (raw.x_train.numpy() - mu) / sd, atol=1e-4, rtol=1e-5)
     np.testing.assert_allclose(std.x_test.numpy(), (raw.x_test.numpy() - mu) / sd, atol=1e-4, rtol=1e-5)
-    np.testing.assert_allclose(std.info["mean"].numpy(), mu, atol=1e-5)
+    np.testing.assert_allclose(std.arrays["mean"].numpy(), mu, atol=1e-5)
     # constant pixels (std 0 on train) keep scale 1 instead of dividing by zero
     assert torch.isfinite(std.x_train).all() and torch.isfinite(std.x_test).all()
 
@@ -86,7 +94,7 @@ def test_stratified_split_accepts_a_count_and_rejects_nonsense():
 def test_blobs_geometric_class_sizes(C, rho, n0):
     ds = load("blobs", classes=C, imbalance=rho, samples_per_class=n0, dim=3)
     ref = [round(n0 * rho ** (-c / (C - 1))) for c in range(C)]       # n_c = n0 * rho^(-c/(C-1))
-    assert ds.info["counts"] == ref
+    assert ds.arrays["counts"].tolist() == ref
     assert (ds.counts() + ds.counts("test")).tolist() == ref
     assert ref[0] / ref[-1] == pytest.approx(rho, rel=0.1)
 
@@ -94,18 +102,18 @@ def test_blobs_geometric_class_sizes(C, rho, n0):
 def test_blobs_geometry_and_noise():
     ds = load("blobs", classes=4, dim=6, noise=0.0, spread=2.5)
     x = torch.cat([ds.x_train, ds.x_test]); y = torch.cat([ds.y_train, ds.y_test])
-    centres = torch.tensor(ds.info["centres"], dtype=torch.float32)
+    centres = ds.arrays["centres"]
     torch.testing.assert_close(x, centres[y])                               # noise 0: every point on its centre
     torch.testing.assert_close(centres.norm(dim=1), torch.full((4,), 2.5))
     noisy = load("blobs", classes=2, dim=2, samples_per_class=4000, noise=0.5)
     xs = torch.cat([noisy.x_train, noisy.x_test]); ys = torch.cat([noisy.y_train, noisy.y_test])
-    c0 = torch.tensor(noisy.info["centres"][0], dtype=torch.float32)
+    c0 = noisy.arrays["centres"][0]
     assert (xs[ys == 0] - c0).std(0).sub(0.5).abs().max() < 0.03            # the asked standard deviation
 
 
 def test_blobs_balanced_test_and_errors():
     ds = load("blobs", classes=3, imbalance=5, samples_per_class=100, balanced_test=True, test_size=0.3)
-    assert ds.counts("test").tolist() == [30, 30, 30] and ds.counts().tolist() == ds.info["counts"]
+    assert ds.counts("test").tolist() == [30, 30, 30] and ds.counts().tolist() == ds.arrays["counts"].tolist()
     with pytest.raises(ValueError, match="classes: expected a value in \\[2, inf\\)"):
         load("blobs", classes=1)
     with pytest.raises(ValueError, match="noise: expected a value in \\[0.0, inf\\)"):
@@ -255,7 +263,7 @@ def test_cifar10_reads_python_batches(tmp_path, protocol, bytes_keys):
     assert ds.x_train[4 + n, c, i, j].item() == pytest.approx(d[n, c * 1024 + i * 32 + j] / 255.0)
     assert ds.y_train[4:8].tolist() == lab and ds.y_test.tolist() == w["test_batch"][1]
     st = load("cifar10", root=tmp_path)
-    assert st.info["mean"].shape == (3, 1, 1)
+    assert st.arrays["mean"].shape == (3, 1, 1)
     torch.testing.assert_close(st.x_train.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
 
 
@@ -288,6 +296,22 @@ def test_load_names_and_errors():
         load("moons", sample=10)
     with pytest.raises(TypeError, match="name: expected a dataset name"):
         load(3)
+
+
+@pytest.mark.parametrize("name,kw", [("digits", dict(max_train=100, image=True)), ("blobs", dict(classes=4, imbalance=5.0, dim=3)),
+                                     ("moons", dict(samples=80)), ("spiral", dict(classes=4)), ("modular", dict(p=11, op="*"))])
+def test_info_is_json_and_rebuilds_the_dataset(name, kw):
+    import json
+    ds = load(name, **kw)
+    again = load(ds.name, **json.loads(json.dumps(ds.info)))
+    for a in ("x_train", "y_train", "x_test", "y_test"): assert torch.equal(getattr(ds, a), getattr(again, a))
+
+
+def test_info_rebuilds_image_sets(tmp_path):
+    _write_mnist(tmp_path, "MNIST"); _write_cifar(tmp_path)
+    for name in ("mnist", "cifar10"):
+        ds = load(name, root=tmp_path, max_train=10)
+        assert torch.equal(load(name, **ds.info).x_train, ds.x_train)
 
 
 def test_dataset_validates_and_moves():
@@ -330,19 +354,19 @@ def test_batches_seeded_epochs_differ_and_replay():
 
 @pytest.mark.parametrize("bs,m", [(32, 4), (20, 2), (30, 3), (10, 10)])
 def test_m_per_class_batches(bs, m):
-    ds = load("digits")
-    b = ds.loader("train", batch_size=bs, m_per_class=m, seed=1)
-    assert len(b) == len(ds.y_train) // bs
+    y = load("digits").y_train
+    x = torch.arange(len(y), dtype=torch.float32).unsqueeze(1)              # x holds each sample's index
+    b = batches(x, y, batch_size=bs, m_per_class=m, seed=1)
+    assert len(b) == len(y) // bs
     seen = []
     for xb, yb in b:
         cnt = torch.bincount(yb, minlength=10)
         assert (cnt[cnt > 0] == m).all() and int((cnt > 0).sum()) == bs // m
-        # the x rows belong to the labels they come with
-        rows = xb.unsqueeze(1).eq(ds.x_train.unsqueeze(0)).all(-1)
-        assert torch.equal(ds.y_train[rows.float().argmax(1)], yb)
-        seen.append(rows.float().argmax(1))
-        for c in yb.unique(): assert len(rows.float().argmax(1)[yb == c].unique()) == m      # distinct within a class
-    assert len(torch.cat(seen).unique()) > 0.5 * len(ds.y_train)                               # spread over the data
+        rows = xb[:, 0].long()
+        assert torch.equal(y[rows], yb)                                     # x rows come with their own labels
+        seen.append(rows)
+        for c in yb.unique(): assert len(rows[yb == c].unique()) == m       # distinct samples within a class
+    assert len(torch.cat(seen).unique()) > 0.5 * len(y)                     # spread over the data
 
 
 def test_m_per_class_small_classes_and_errors():
