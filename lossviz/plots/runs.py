@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 from ..core import check_choice
 
 # %% auto #0
-__all__ = ['CURVES', 'Curve', 'run_curves']
+__all__ = ['CURVES', 'Curve', 'curve_mode', 'run_curves']
 
 # %% ../../nbs/30_plots_runs.ipynb #41abae00
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Curve:
 CURVES = (Curve("train/loss", "loss", "train", "#1f77b4"), Curve("test/loss", "loss", "test", "#ff7f0e", True),
           Curve("train/acc", "accuracy", "train", "#1f77b4"), Curve("test/acc", "accuracy", "test", "#ff7f0e", True))
 
-# %% ../../nbs/30_plots_runs.ipynb #7ce4516b
+# %% ../../nbs/30_plots_runs.ipynb #8cac151d
 def _xy(scalars:dict, key:str) -> tuple[np.ndarray, np.ndarray]:
     "The (x, y) arrays of `key` in `scalars` (empty if absent), checked."
     if key not in scalars: return np.zeros(0, dtype=np.int64), np.zeros(0)
@@ -38,11 +38,18 @@ def _xy(scalars:dict, key:str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"scalars: {key!r} needs 1-D steps and values of one length, got shapes {x.shape} and {y.shape}")
     return x, y
 
+def curve_mode(curve:Curve, # the curve
+               n:int, # how many points it has
+               max_markers:int=60, # above this many points, markers would merge into a thick line
+              ) -> str:
+    "The plotly `mode` for `curve` with `n` points: markers only for sparse marker curves."
+    return "lines+markers" if curve.markers and n <= max_markers else "lines"
+
 def run_curves(scalars:dict, # {key: (steps, values)}, as `RunStore.scalars` returns
                curves:tuple=CURVES, # which keys to draw, where and how (`Curve`s)
                title:str|None=None, # figure title, e.g. the run's name
                x:str="step", # what the x values are: "step", "epoch" or "time" (axis titles)
-               log_loss:bool=False, # log scale for the loss panel
+               log_loss:bool=True, # log scale for the loss panel (losses span decades)
                height:int=340, # figure height in pixels
               ) -> go.Figure:
     "Loss and accuracy curves of one run, train against test, one panel per metric."
@@ -55,7 +62,7 @@ def run_curves(scalars:dict, # {key: (steps, values)}, as `RunStore.scalars` ret
         xs, ys = _xy(scalars, c.key)
         col = panels.index(c.panel) + 1
         fig.add_trace(go.Scatter(x=xs, y=ys, name=c.label, legendgroup=c.label, showlegend=c.label not in seen,
-                                 mode="lines+markers" if c.markers else "lines", line={"color": c.color, "width": 2},
+                                 mode=curve_mode(c, len(xs)), line={"color": c.color, "width": 2},
                                  marker={"size": 6}, meta=c.key, hovertemplate=f"{c.key}<br>{x} %{{x}}<br>%{{y:.4g}}<extra></extra>"),
                       row=1, col=col)
         seen.add(c.label)
