@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .store import Artifact
 
 # %% auto #0
-__all__ = ['DEFAULT', 'StepOutput', 'Monitor', 'overrides', 'TrainMetrics', 'TestMetrics', 'LearningRate', 'GradNorm',
+__all__ = ['DEFAULT', 'StepOutput', 'Monitor', 'overrides', 'TrainMetrics', 'evaluate', 'TestMetrics', 'LearningRate', 'GradNorm',
            'Throughput', 'register_monitor', 'monitor_names', 'resolve_monitors']
 
 # %% ../nbs/23_monitors.ipynb #fcb530fd
@@ -81,7 +81,44 @@ class TrainMetrics(Monitor):
         if has_acc: out["train/acc"] = tot[1] / tot[2]
         return out
 
-# %% ../nbs/23_monitors.ipynb #bb47b77b
+# %% ../nbs/23_monitors.ipynb #3b6f1e03
+def evaluate(run, # a `Run` or tracker: its `model`, `loss_fn`, `kind`, `data`, `device`
+             x:torch.Tensor, # inputs of the samples to evaluate
+             y:torch.Tensor, # their labels
+             chunk:int=2048, # samples per forward pass
+             max_pair:int=1024, # at most this many samples in one pair-loss evaluation
+            ) -> torch.Tensor:
+    "`[loss sum, correct, count]` of the model on `(x, y)` (eval mode, no gradients), on the run's device, ready to all-reduce."
+    model, dev = run.model, run.device
+    was = model.training; model.eval()
+    try:
+        with torch.no_grad():
+            if getattr(run, "kind", "classification") == "classification":
+                tot = torch.zeros(3, device=dev)
+                for i in range(0, len(x), chunk):
+                    xb, yb = x[i:i + chunk].to(dev), y[i:i + chunk].to(dev)
+                    z = run.model(xb)
+                    tot += torch.stack([run.loss_fn(z, yb).float() * len(yb), (z.argmax(1) == yb).sum().float(),
+                                        torch.tensor(float(len(yb)), device=dev)])
+                return tot
+            return _evaluate_embeddings(run, x, y, chunk, max_pair)
+    finally: model.train(was)
+
+def _evaluate_embeddings(run, x, y, chunk, max_pair):
+    dev, data = run.device, run.data
+    feats = lambda xs: torch.cat([run.model.features(xs[i:i + chunk].to(dev)) for i in range(0, len(xs), chunk)])
+    xtr, ytr = data.x_train[:4 * chunk].to(dev), data.y_train[:4 * chunk].to(dev)
+    etr = F.normalize(feats(xtr), dim=1)
+    means = F.normalize(torch.zeros(data.num_classes, etr.shape[1], device=dev).index_add_(0, ytr, etr), dim=1)
+    e = feats(x); yd = y.to(dev)
+    correct = ((F.normalize(e, dim=1) @ means.T).argmax(1) == yd).sum().float()
+    loss_sum = torch.zeros((), device=dev)
+    for i in range(0, len(e), max_pair):
+        yb = yd[i:i + max_pair]
+        loss_sum = loss_sum + run.loss_fn(e[i:i + max_pair], yb).float() * len(yb)
+    return torch.stack([loss_sum, correct, torch.tensor(float(len(yd)), device=dev)])
+
+# %% ../nbs/23_monitors.ipynb #b8367a4a
 class TestMetrics(Monitor):
     "Test-set loss and accuracy after every epoch: `test/loss`, `test/acc`."
     name = "test"
@@ -95,38 +132,9 @@ class TestMetrics(Monitor):
     def on_epoch(self, run, epoch):
         data = getattr(run, "data", None)
         if data is None or getattr(run, "loss_fn", None) is None: return None
-        model, dev = run.model, run.device
         x, y = data.x_test[run.rank::run.world_size], data.y_test[run.rank::run.world_size]
-        was = model.training; model.eval()
-        try:
-            with torch.no_grad():
-                if getattr(run, "kind", "classification") == "classification": tot = self._classification(run, x, y, dev)
-                else: tot = self._embedding(run, data, x, y, dev)
-        finally: model.train(was)
-        tot = run.all_reduce(tot)
+        tot = run.all_reduce(evaluate(run, x, y, self.chunk, self.max_pair))
         return {"test/loss": tot[0] / tot[2], "test/acc": tot[1] / tot[2]}
-
-    def _classification(self, run, x, y, dev):
-        tot = torch.zeros(3, device=dev)
-        for i in range(0, len(x), self.chunk):
-            xb, yb = x[i:i + self.chunk].to(dev), y[i:i + self.chunk].to(dev)
-            z = run.model(xb)
-            tot += torch.stack([run.loss_fn(z, yb).float() * len(yb), (z.argmax(1) == yb).sum().float(),
-                                torch.tensor(float(len(yb)), device=dev)])
-        return tot
-
-    def _embedding(self, run, data, x, y, dev):
-        feats = lambda xs: torch.cat([run.model.features(xs[i:i + self.chunk].to(dev)) for i in range(0, len(xs), self.chunk)])
-        xtr, ytr = data.x_train[:4 * self.chunk].to(dev), data.y_train[:4 * self.chunk].to(dev)
-        etr = F.normalize(feats(xtr), dim=1)
-        means = torch.zeros(data.num_classes, etr.shape[1], device=dev).index_add_(0, ytr, etr)
-        means = F.normalize(means, dim=1)
-        e = feats(x); yd = y.to(dev)
-        correct = ((F.normalize(e, dim=1) @ means.T).argmax(1) == yd).sum().float()
-        loss_sum = torch.zeros((), device=dev)
-        for i in range(0, len(e), self.max_pair):
-            loss_sum = loss_sum + run.loss_fn(e[i:i + self.max_pair], yd[i:i + self.max_pair]).float() * len(yd[i:i + self.max_pair])
-        return torch.stack([loss_sum, correct, torch.tensor(float(len(yd)), device=dev)])
 
 # %% ../nbs/23_monitors.ipynb #2cdca39f
 class LearningRate(Monitor):
