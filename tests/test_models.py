@@ -10,6 +10,14 @@ from lossviz import data, models
 from lossviz.models import CosineHead, HarmonicHead, Net, get, make_head
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These models are tiny: one thread is faster, and far faster when other jobs share the two cores (OpenMP spin-waits)."""
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # ---------------------------------------------------------------- shapes and the features/head split
 
 @pytest.mark.parametrize("name,shape,kw,D", [
@@ -219,16 +227,9 @@ def test_make_head_standalone():
 
 # ---------------------------------------------------------------- quality: a plain loop on digits
 
-@pytest.fixture
-def one_thread():
-    """Tiny models train faster on one thread, and far faster when other processes share the two cores (OpenMP spin-waits)."""
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.mark.parametrize("head,opt,lr", [("linear", "adam", 1e-3), ("linear", "sgd", 0.05), ("cosine", "adam", 1e-3), ("harmonic", "adam", 1e-3)])
-def test_mlp_trains_to_95_percent_on_digits(head, opt, lr, one_thread):
+def test_mlp_trains_to_95_percent_on_digits(head, opt, lr):
     ds = data.load("digits")
     net = get("mlp", data=ds, head=head, seed=0)
     o = torch.optim.Adam(net.parameters(), lr=lr) if opt == "adam" else torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
@@ -241,7 +242,7 @@ def test_mlp_trains_to_95_percent_on_digits(head, opt, lr, one_thread):
     assert acc >= 0.95, f"{head}/{opt}: test accuracy {acc:.3f}"
 
 
-def test_cnn_and_small_resnet_learn_digits_images(one_thread):
+def test_cnn_and_small_resnet_learn_digits_images():
     ds = data.load("digits", image=True, max_train=600)
     for name, kw in (("cnn", dict(width=8, feature_dim=32)), ("resnet18", dict(width=8))):
         net = get(name, data=ds, seed=0, **kw)
