@@ -201,7 +201,7 @@ class RunMonitor:
     def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
     def __repr__(self): return f"RunMonitor(run {self.feed.run_id}, {self.feed.status}, {self.feed.points} points)"
 
-# %% ../../nbs/31_widgets_runs.ipynb #d81ff3f8
+# %% ../../nbs/31_widgets_runs.ipynb #3eb1ecef
 class RunPanel:
     "The Panel view of a run: live curves (a `pn.pane.Plotly`), a status badge and pause/resume/stop buttons."
     def __init__(self,
@@ -218,7 +218,8 @@ class RunPanel:
         self.store, self.interval, self.log_loss, self.height = as_store(store), interval, log_loss, height
         self.feed = None
         self.pane = pn.pane.Plotly(run_curves({}, height=height), sizing_mode="stretch_width", height=height,
-                                   config={"displaylogo": False, "responsive": True})
+                                   config={"displaylogo": False, "responsive": True},
+                                   link_figure=False) # we patch the figure and trigger once per poll; no per-property messages
         self.badge = pn.pane.HTML(status_badge({"id": "-", "status": "created"}) if run_id is None else "", margin=(5, 10))
         self.buttons = {cmd: pn.widgets.Button(label=cmd, button_type=style, width=80, disabled=True)
                         for cmd, _, style in _BUTTONS}
