@@ -11,16 +11,17 @@ from ..core import HParam, check_tensor, check_labels, check_choice, check_finit
 from .registry import register
 
 # %% auto #0
-__all__ = ['check_logits', 'reduce', 'cross_entropy', 'label_smoothing', 'focal', 'comp_sum', 'gce', 'mae', 'mse', 'squentropy',
-           'dco', 'logit_penalty']
+__all__ = ['check_logits', 'reduce', 'finish', 'cross_entropy', 'label_smoothing', 'focal', 'comp_sum', 'gce', 'mae', 'mse',
+           'squentropy', 'dco', 'logit_penalty']
 
-# %% ../../nbs/10a_losses_classification.ipynb #ab75a12f
+# %% ../../nbs/10a_losses_classification.ipynb #bd4d2e8a
 def check_logits(logits:torch.Tensor, # [N, C] unnormalised scores
                  targets:torch.Tensor, # [N] int64 class indices
                  reduction:str="mean", # "mean", "sum" or "none"
+                 finite:bool=True, # also scan the logits for NaN/inf now (losses defer this to `finish`)
                 ):
     "Validate the arguments every classification loss takes."
-    check_tensor(logits, "logits", ndim=2, dtype="float", finite=True)
+    check_tensor(logits, "logits", ndim=2, dtype="float", finite=finite)
     if logits.shape[1] < 2: raise ValueError(f"logits: expected at least 2 classes (columns), got shape {tuple(logits.shape)}")
     check_labels(targets, "targets", n=logits.shape[0], num_classes=logits.shape[1])
     if targets.device != logits.device: raise ValueError(f"targets: expected a tensor on {logits.device} like logits, got one on {targets.device}")
@@ -33,14 +34,24 @@ def reduce(values:torch.Tensor, # per-sample losses [N]
     if reduction == "mean": return values.sum() if values.numel() == 0 else values.mean()
     return values.sum() if reduction == "sum" else values
 
-# %% ../../nbs/10a_losses_classification.ipynb #de2f9627
-def _log_py(logits, targets):
-    "log p_y for every row: z_y - logsumexp(z)."
-    return logits.gather(1, targets[:, None]).squeeze(1) - torch.logsumexp(logits, 1)
+def finish(values:torch.Tensor, # per-sample losses [N]
+           logits:torch.Tensor, # the logits they came from
+           reduction:str="mean", # "mean", "sum" or "none"
+          ) -> torch.Tensor:
+    "Reduce per-sample losses; if any is NaN/inf, first check the logits so NaN/inf input gets a clear error."
+    if values.numel() and not bool(torch.isfinite(values.detach().sum())): check_finite(logits, "logits")
+    return reduce(values, reduction)
+
+# %% ../../nbs/10a_losses_classification.ipynb #b011514f
+def _ce(logits, targets, **kw):
+    "Per-sample cross-entropy -log p_y through PyTorch's fused kernel."
+    return F.cross_entropy(logits, targets if targets.dtype == torch.long else targets.long(), reduction="none", **kw)
+
+def _zy(logits, targets): return logits.gather(1, targets.long()[:, None]).squeeze(1)
 
 def _tiny(x): return torch.finfo(x.dtype).tiny
 
-# %% ../../nbs/10a_losses_classification.ipynb #7a3b154e
+# %% ../../nbs/10a_losses_classification.ipynb #9a8ab0c4
 @register("cross_entropy", "classification", {},
           paper="The softmax cross-entropy (negative log-likelihood of the softmax); e.g. Bishop, Pattern Recognition and Machine Learning, 2006",
           equation=r"\ell(z,y) = \log\sum_k e^{z_k} - z_y",
@@ -50,10 +61,10 @@ def cross_entropy(logits:torch.Tensor, # [N, C] logits
                   reduction:str="mean", # "mean", "sum" or "none"
                  ) -> torch.Tensor:
     "Softmax cross-entropy."
-    check_logits(logits, targets, reduction)
-    return reduce(torch.logsumexp(logits, 1) - logits.gather(1, targets[:, None]).squeeze(1), reduction)
+    check_logits(logits, targets, reduction, finite=False)
+    return finish(_ce(logits, targets), logits, reduction)
 
-# %% ../../nbs/10a_losses_classification.ipynb #428c94da
+# %% ../../nbs/10a_losses_classification.ipynb #93a4bb9a
 @register("label_smoothing", "classification",
           {"epsilon": HParam(0.1, 0.0, 1.0, step=0.01, doc="smoothing mass moved from the target to the uniform distribution")},
           paper="Szegedy, Vanhoucke, Ioffe, Shlens, Wojna. Rethinking the Inception Architecture for Computer Vision. CVPR 2016",
@@ -65,13 +76,11 @@ def label_smoothing(logits:torch.Tensor, # [N, C] logits
                     epsilon:float=0.1, # smoothing mass ε in [0, 1]
                    ) -> torch.Tensor:
     "Cross-entropy against the label-smoothed target (1-ε)·one-hot + ε/C."
-    check_logits(logits, targets, reduction)
+    check_logits(logits, targets, reduction, finite=False)
     check_range(epsilon, "epsilon", 0.0, 1.0)
-    lse = torch.logsumexp(logits, 1)
-    ce = lse - logits.gather(1, targets[:, None]).squeeze(1)
-    return reduce((1 - epsilon) * ce + epsilon * (lse - logits.mean(1)), reduction)
+    return finish(_ce(logits, targets, label_smoothing=float(epsilon)), logits, reduction)
 
-# %% ../../nbs/10a_losses_classification.ipynb #7c4af27e
+# %% ../../nbs/10a_losses_classification.ipynb #cef74089
 @register("focal", "classification",
           {"gamma": HParam(2.0, 0.0, 10.0, step=0.1, doc="focusing exponent: larger down-weights easy samples more (0 is cross-entropy)")},
           paper="Lin, Goyal, Girshick, He, Dollár. Focal Loss for Dense Object Detection. ICCV 2017",
@@ -83,13 +92,13 @@ def focal(logits:torch.Tensor, # [N, C] logits
           gamma:float=2.0, # focusing exponent γ >= 0
          ) -> torch.Tensor:
     "Focal loss: cross-entropy scaled by (1 - p_y)^γ."
-    check_logits(logits, targets, reduction)
+    check_logits(logits, targets, reduction, finite=False)
     check_range(gamma, "gamma", 0.0)
-    logp = _log_py(logits, targets)
-    if gamma == 0: return reduce(-logp, reduction)
-    return reduce(-(-torch.expm1(logp)).clamp_min(_tiny(logp)).pow(gamma) * logp, reduction)
+    ce = _ce(logits, targets)
+    if gamma == 0: return finish(ce, logits, reduction)
+    return finish((-torch.expm1(-ce)).clamp_min(_tiny(ce)).pow(gamma) * ce, logits, reduction)
 
-# %% ../../nbs/10a_losses_classification.ipynb #22ae77bd
+# %% ../../nbs/10a_losses_classification.ipynb #d650c4e3
 @register("comp_sum", "classification",
           {"tau": HParam(1.0, 0.0, 3.0, step=0.05, doc="τ: 0 sum-exponential, 1 cross-entropy, 1+q GCE(q), 2 MAE-type 1-p_y")},
           paper="Mao, Mohri, Zhong. Cross-Entropy Loss Functions: Theoretical Analysis and Applications. ICML 2023",
@@ -101,13 +110,13 @@ def comp_sum(logits:torch.Tensor, # [N, C] logits
              tau:float=1.0, # τ >= 0
             ) -> torch.Tensor:
     "Comp-sum loss Φ^τ(Σ_{y'≠y} exp(z_y' - z_y)): sum-exp (τ=0), CE (τ=1), GCE (τ=1+q), 1-p_y (τ=2)."
-    check_logits(logits, targets, reduction)
+    check_logits(logits, targets, reduction, finite=False)
     check_range(tau, "tau", 0.0)
-    ce = -_log_py(logits, targets)
-    if tau == 1: return reduce(ce, reduction)
-    return reduce(torch.expm1((1 - tau) * ce) / (1 - tau), reduction)
+    ce = _ce(logits, targets)
+    if tau == 1: return finish(ce, logits, reduction)
+    return finish(torch.expm1((1 - tau) * ce) / (1 - tau), logits, reduction)
 
-# %% ../../nbs/10a_losses_classification.ipynb #e439c182
+# %% ../../nbs/10a_losses_classification.ipynb #e1fb1ce6
 @register("gce", "classification",
           {"q": HParam(0.7, 0.01, 1.0, step=0.01, doc="Box-Cox exponent: →0 cross-entropy, 1 gives 1-p_y (MAE-type, robust to label noise)")},
           paper="Zhang, Sabuncu. Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy Labels. NeurIPS 2018",
@@ -119,11 +128,11 @@ def gce(logits:torch.Tensor, # [N, C] logits
         q:float=0.7, # exponent q in (0, 1]
        ) -> torch.Tensor:
     "Generalized cross-entropy (1 - p_y^q)/q."
-    check_logits(logits, targets, reduction)
+    check_logits(logits, targets, reduction, finite=False)
     check_range(q, "q", 0.0, 1.0, low_open=True)
-    return reduce(-torch.expm1(q * _log_py(logits, targets)) / q, reduction)
+    return finish(-torch.expm1(-q * _ce(logits, targets)) / q, logits, reduction)
 
-# %% ../../nbs/10a_losses_classification.ipynb #6a360c63
+# %% ../../nbs/10a_losses_classification.ipynb #f69c13b3
 @register("mae", "classification", {},
           paper="Ghosh, Kumar, Sastry. Robust Loss Functions under Label Noise for Deep Neural Networks. AAAI 2017",
           equation=r"\ell(z,y) = \lVert p - e_y \rVert_1 = 2\,(1-p_y)",
@@ -133,10 +142,10 @@ def mae(logits:torch.Tensor, # [N, C] logits
         reduction:str="mean", # "mean", "sum" or "none"
        ) -> torch.Tensor:
     "Mean absolute error between softmax probabilities and the one-hot target: 2(1 - p_y)."
-    check_logits(logits, targets, reduction)
-    return reduce(-2 * torch.expm1(_log_py(logits, targets)), reduction)
+    check_logits(logits, targets, reduction, finite=False)
+    return finish(-2 * torch.expm1(-_ce(logits, targets)), logits, reduction)
 
-# %% ../../nbs/10a_losses_classification.ipynb #43242ae9
+# %% ../../nbs/10a_losses_classification.ipynb #059f82da
 @register("mse", "classification", {},
           paper="Brier. Verification of Forecasts Expressed in Terms of Probability. Monthly Weather Review 1950; as a DNN loss: Ghosh, Kumar, Sastry, AAAI 2017",
           equation=r"\ell(z,y) = \lVert p - e_y \rVert_2^2 = \sum_k (p_k - \delta_{ky})^2",
@@ -146,11 +155,11 @@ def mse(logits:torch.Tensor, # [N, C] logits
         reduction:str="mean", # "mean", "sum" or "none"
        ) -> torch.Tensor:
     "Squared error between softmax probabilities and the one-hot target (multi-class Brier score)."
-    check_logits(logits, targets, reduction)
+    check_logits(logits, targets, reduction, finite=False)
     p = torch.softmax(logits, 1)
-    return reduce(1 - 2 * p.gather(1, targets[:, None]).squeeze(1) + (p * p).sum(1), reduction)
+    return finish(1 - 2 * _zy(p, targets) + (p * p).sum(1), logits, reduction)
 
-# %% ../../nbs/10a_losses_classification.ipynb #5fd78532
+# %% ../../nbs/10a_losses_classification.ipynb #2b1acd4f
 @register("squentropy", "classification", {},
           paper="Hui, Belkin, Wright. Cut your Losses with Squentropy. ICML 2023",
           equation=r"\ell(z,y) = -\log p_y + \frac{1}{C-1}\sum_{j\ne y} z_j^2",
@@ -160,12 +169,12 @@ def squentropy(logits:torch.Tensor, # [N, C] logits
                reduction:str="mean", # "mean", "sum" or "none"
               ) -> torch.Tensor:
     "Cross-entropy plus the mean squared wrong-class logit."
-    check_logits(logits, targets, reduction)
-    zy = logits.gather(1, targets[:, None]).squeeze(1)
-    sq = ((logits * logits).sum(1) - zy * zy) / (logits.shape[1] - 1)
-    return reduce(torch.logsumexp(logits, 1) - zy + sq, reduction)
+    check_logits(logits, targets, reduction, finite=False)
+    zy = _zy(logits, targets)
+    sq = (torch.linalg.vector_norm(logits, dim=1).square() - zy * zy) / (logits.shape[1] - 1) # Σ_j z_j², fused
+    return finish(_ce(logits, targets) + sq, logits, reduction)
 
-# %% ../../nbs/10a_losses_classification.ipynb #8697b567
+# %% ../../nbs/10a_losses_classification.ipynb #44db6578
 @register("dco", "classification",
           {"N": HParam(4, 1, 256, log=True, doc="number of independent attempts in pass@N (1 is cross-entropy)")},
           paper="Chen, Raventós, Cheng, Ganguli, Druckmann. Rethinking Fine-Tuning when Scaling Test-Time Compute: Limiting Confidence Improves Mathematical Reasoning. NeurIPS 2025",
@@ -177,16 +186,16 @@ def dco(logits:torch.Tensor, # [N, C] logits
         N:float=4, # attempts in pass@N, >= 1
        ) -> torch.Tensor:
     "Negative log pass@N: -log(1 - (1 - p_y)^N)."
-    check_logits(logits, targets, reduction)
+    check_logits(logits, targets, reduction, finite=False)
     check_range(N, "N", 1.0)
-    lse = torch.logsumexp(logits, 1)
-    ce = lse - logits.gather(1, targets[:, None]).squeeze(1)
-    if N == 1: return reduce(ce, reduction)
-    others = torch.logsumexp(logits.scatter(1, targets[:, None], float("-inf")), 1)
-    log_q = (others - lse).clamp(max=-_tiny(logits) ** 0.5) # log(1 - p_y) < 0
-    return reduce(ce - torch.log(torch.expm1(N * log_q) / torch.expm1(log_q)), reduction)
+    ce = _ce(logits, targets)
+    if N == 1: return finish(ce, logits, reduction)
+    c = ce.clamp_min(_tiny(ce)) # log(1 - p_y) = log(1 - e^-CE), the two stable forms of log1mexp:
+    log_q = torch.where(c < math.log(2), torch.log(-torch.expm1(-c)), torch.log1p(-torch.exp(-c)))
+    log_q = log_q.clamp(max=-_tiny(ce) ** 0.5)
+    return finish(ce - torch.log(torch.expm1(N * log_q) / torch.expm1(log_q)), logits, reduction)
 
-# %% ../../nbs/10a_losses_classification.ipynb #7b28902f
+# %% ../../nbs/10a_losses_classification.ipynb #34b33def
 @register("logit_penalty", "classification",
           {"weight": HParam(1e-4, 0.0, 1.0, step=1e-4, doc="weight w of the (log Z)^2 penalty added to cross-entropy (PaLM: 1e-4)")},
           paper="Chowdhery et al. PaLM: Scaling Language Modeling with Pathways. JMLR 2023 (§5, 'z_loss'); Zoph et al. ST-MoE, 2022",
@@ -198,7 +207,8 @@ def logit_penalty(logits:torch.Tensor, # [N, C] logits
                   weight:float=1e-4, # weight of (log Z)^2
                  ) -> torch.Tensor:
     "Cross-entropy plus w·(log Z)^2, the log-partition penalty LLMs call 'z-loss' (not the spherical Z-loss)."
-    check_logits(logits, targets, reduction)
+    check_logits(logits, targets, reduction, finite=False)
     check_range(weight, "weight", 0.0)
-    lse = torch.logsumexp(logits, 1)
-    return reduce(lse - logits.gather(1, targets[:, None]).squeeze(1) + weight * lse * lse, reduction)
+    ce = _ce(logits, targets)
+    lse = ce + _zy(logits, targets) # log Z = CE + z_y
+    return finish(ce + weight * lse * lse, logits, reduction)
