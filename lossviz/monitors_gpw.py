@@ -13,7 +13,7 @@ from .retrieval import retrieval_metrics
 # %% auto #0
 __all__ = ['PAIR_DEFAULT', 'GPWMonitor', 'RetrievalMonitor']
 
-# %% ../nbs/25_monitors_gpw.ipynb #d0166c6f
+# %% ../nbs/25_monitors_gpw.ipynb #962fa66b
 class GPWMonitor(Monitor):
     "Pair-weight (GPW) summaries every `every` steps, with a sample of (S, w) pairs as a `pair_weights` artifact."
     name = "gpw"
@@ -22,9 +22,10 @@ class GPWMonitor(Monitor):
                  sample:int=512, # pairs kept in the artifact (0: scalars only)
                  bins:int=40, # S⁺/S⁻ histogram bins
                  seed:int=0, # sampling seed (advanced per call)
+                 full_max:int=256, # also store the whole similarity matrix when the batch has at most this many samples
                 ):
         super().__init__(every)
-        self.sample, self.bins, self.seed = int(sample), int(bins), int(seed)
+        self.sample, self.bins, self.seed, self.full_max = int(sample), int(bins), int(seed), int(full_max)
 
     def on_step(self, run, step, batch, out):
         loss_fn = getattr(run, "loss_fn", None)
@@ -43,13 +44,14 @@ class GPWMonitor(Monitor):
         if self.sample > 0:
             smp = pw.sample(self.sample, seed=self.seed + step)
             data = {**smp, "pos_hist": wd.pos_hist, "neg_hist": wd.neg_hist, "edges": wd.edges, "labels": pw.labels.cpu()}
+            if pw.sim.shape[0] <= self.full_max: data["sim_full"] = pw.sim.float().cpu()
             meta = {**{k: v for k, v in pw.summary().items() if isinstance(v, (int, float))}, **flags,
                     "loss": pw.name, "kind": getattr(loss_fn, "kind", "pair"), "n": int(pw.sim.shape[0]), "shape": list(pw.sim.shape),
                     "loss_value": pw.loss, "hparams": dict(getattr(loss_fn, "hparams", {}))}
             res["gpw"] = Artifact("pair_weights", data, meta)
         return res
 
-    def config(self) -> dict: return {**super().config(), "sample": self.sample, "bins": self.bins}
+    def config(self) -> dict: return {**super().config(), "sample": self.sample, "bins": self.bins, "full_max": self.full_max}
 
 # %% ../nbs/25_monitors_gpw.ipynb #604e74e5
 class RetrievalMonitor(Monitor):

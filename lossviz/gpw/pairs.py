@@ -14,8 +14,8 @@ from ..losses.registry import cosine_similarity_matrix
 from ..losses.pairs import pair_masks, ms_mining, check_pair_inputs
 
 # %% auto #0
-__all__ = ['PairWeights', 'pair_weights', 'AnchorSummary', 'anchor_summary', 'WDFS', 'wdfs_stats', 'ms_weights',
-           'softmax_weights', 'WeightCurves', 'weight_curves']
+__all__ = ['PairWeights', 'similarity_weights', 'pair_weights', 'synthetic_batch', 'AnchorSummary', 'anchor_summary', 'WDFS',
+           'wdfs_stats', 'ms_weights', 'softmax_weights', 'WeightCurves', 'weight_curves']
 
 # %% ../../nbs/12_gpw_pairs.ipynb #33b93246
 @dataclass
@@ -82,7 +82,7 @@ class PairWeights:
         return {"anchor": ii.cpu(), "index": jj.cpu(), "sim": self.sim[ii, jj].cpu(), "weight": self.weight[ii, jj].cpu(),
                 "is_pos": self.pos_mask[ii, jj].cpu(), "active": self.active[ii, jj].cpu()}
 
-# %% ../../nbs/12_gpw_pairs.ipynb #0ee92564
+# %% ../../nbs/12_gpw_pairs.ipynb #6abcd9ee
 def _resolve(loss, hparams, embeddings, labels):
     "A loss object from a name (pair, or proxy with its sizes taken from the batch) or an object."
     if isinstance(loss, str):
@@ -94,6 +94,32 @@ def _resolve(loss, hparams, embeddings, labels):
     if hparams: raise ValueError(f"hparams: pass hyperparameters with a loss name, not with a loss object (got {', '.join(hparams)})")
     return loss
 
+def _kind(loss) -> str:
+    kind = getattr(loss, "kind", "pair")
+    if kind not in ("pair", "proxy"):
+        raise TypeError(f"loss: pair_weights needs a pair or proxy loss, got the {kind} loss {getattr(loss, 'name', loss)!r}")
+    return kind
+
+def similarity_weights(loss, # a pair/proxy loss object (`losses.get(...)`) or `fn(sim, labels)`
+                       sim:torch.Tensor, # [N, N] similarities (pair losses) or [N, C] sample-proxy similarities (proxy losses)
+                       labels:torch.Tensor, # [N] integer labels
+                      ) -> PairWeights:
+    "The pair weights w = ∂L/∂S of `loss` at the similarity matrix `sim` (e.g. one stored by a run's GPW monitor)."
+    kind = _kind(loss)
+    check_tensor(sim, "sim", ndim=2, dtype="float", finite=True)
+    check_labels(labels, "labels", n=sim.shape[0], num_classes=sim.shape[1] if kind == "proxy" else None)
+    if kind == "proxy": pos = F.one_hot(labels, sim.shape[1]).bool(); neg = ~pos
+    else:
+        if sim.shape[0] != sim.shape[1]: raise ValueError(f"sim: expected a square [N, N] similarity matrix for a pair loss, got shape {tuple(sim.shape)}")
+        pos, neg = pair_masks(labels)
+    with torch.enable_grad():
+        s = sim.detach().clone().requires_grad_(True)
+        fn = loss.on_similarity if hasattr(loss, "on_similarity") else loss
+        value = fn(s, labels)
+        (w,) = torch.autograd.grad(value, s, allow_unused=True)
+    if w is None: w = torch.zeros_like(s)
+    return PairWeights(s.detach(), w.detach(), pos, neg, float(value.detach()), labels, getattr(loss, "name", getattr(loss, "__name__", "")))
+
 def pair_weights(loss, # a pair/proxy loss: registry name, `losses.get(...)` object, or `fn(sim, labels)`
                  embeddings:torch.Tensor, # [N, D] embeddings
                  labels:torch.Tensor, # [N] integer labels
@@ -103,21 +129,23 @@ def pair_weights(loss, # a pair/proxy loss: registry name, `losses.get(...)` obj
     check_tensor(embeddings, "embeddings", ndim=2, dtype="float", finite=True)
     check_labels(labels, "labels", n=embeddings.shape[0])
     loss = _resolve(loss, hparams, embeddings, labels)
-    kind = getattr(loss, "kind", "pair")
-    if kind not in ("pair", "proxy"):
-        raise TypeError(f"loss: pair_weights needs a pair or proxy loss, got the {kind} loss {getattr(loss, 'name', loss)!r}")
-    with torch.enable_grad():
-        if kind == "proxy":
-            sim = loss.similarity(embeddings.detach()).detach().requires_grad_(True)
-            pos = F.one_hot(labels, sim.shape[1]).bool(); neg = ~pos
-        else:
-            sim = cosine_similarity_matrix(embeddings.detach()).detach().requires_grad_(True)
-            pos, neg = pair_masks(labels)
-        fn = loss.on_similarity if hasattr(loss, "on_similarity") else loss
-        value = fn(sim, labels)
-        (w,) = torch.autograd.grad(value, sim, allow_unused=True)
-    if w is None: w = torch.zeros_like(sim)
-    return PairWeights(sim.detach(), w.detach(), pos, neg, float(value.detach()), labels, getattr(loss, "name", getattr(loss, "__name__", "")))
+    with torch.no_grad():
+        sim = loss.similarity(embeddings) if _kind(loss) == "proxy" else cosine_similarity_matrix(embeddings)
+    return similarity_weights(loss, sim, labels)
+
+# %% ../../nbs/12_gpw_pairs.ipynb #a5cfa23a
+def synthetic_batch(classes:int=4, # number of classes
+                    per_class:int=8, # samples per class
+                    dim:int=16, # embedding size
+                    separation:float=2.0, # norm of the class centres (noise has unit variance per dimension)
+                    seed:int=0, # random seed
+                    dtype:torch.dtype=torch.float64,
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Gaussian clusters: (embeddings [classes·per_class, dim], labels, centres [classes, dim])."
+    g = torch.Generator().manual_seed(int(seed))
+    centres = F.normalize(torch.randn(classes, dim, generator=g, dtype=dtype), dim=1) * separation * math.sqrt(dim)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    return centres[labels] + torch.randn(classes * per_class, dim, generator=g, dtype=dtype), labels, centres
 
 # %% ../../nbs/12_gpw_pairs.ipynb #b5c103ec
 @dataclass
