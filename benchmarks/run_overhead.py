@@ -48,7 +48,7 @@ def plain(ds, dev, epochs, batch_size, lr, seed, evaluate, hidden):
                 test = (ce(z, ds.y_test), (z.argmax(1) == ds.y_test).float().mean())
             net.train()
     _sync(dev)
-    return float(loss)
+    return float(loss.detach())
 
 
 def with_run(ds, dev, epochs, batch_size, lr, seed, store, hidden):

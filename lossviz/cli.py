@@ -111,7 +111,7 @@ class ProgressBar(Monitor):
     def on_end(self, run): self.bar.close()
     def config(self): return {} # not a measurement: left out of the stored config
 
-# %% ../nbs/33_cli.ipynb #44e15083
+# %% ../nbs/33_cli.ipynb #05fac97b
 def _fmt(v): return "-" if v is None else f"{v:.4f}"
 
 def cmd_train(a) -> int:
@@ -119,10 +119,10 @@ def cmd_train(a) -> int:
     import torch
     from lossviz.train import Run
     _check_names(a)
-    loss_params = parse_params(a.loss_param)
     monitors = list(a.monitor or ["default"])
     bar = ProgressBar(every=a.every or 10, disable=a.no_progress)
     try:
+        loss_params = parse_params(a.loss_param)
         run = Run(a.model, a.dataset, loss=a.loss, loss_params=loss_params, optimizer=a.optimizer, lr=a.lr,
                   momentum=a.momentum, weight_decay=a.weight_decay, epochs=a.epochs, batch_size=a.batch_size,
                   device=a.device, monitors=monitors + [bar], store=a.store if a.store else None, name=a.name, seed=a.seed,

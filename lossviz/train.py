@@ -52,7 +52,7 @@ class _NullWriter:
     def flush(self, *a, **k): return True
     def close(self, *a, **k): pass
 
-# %% ../nbs/24_train.ipynb #05dcb734
+# %% ../nbs/24_train.ipynb #336aa0de
 class Session:
     "The engine under `Run` and `track`: monitors, writer, status, pause/resume/stop and divergence checks."
     kind: str = "classification"
@@ -78,7 +78,7 @@ class Session:
         self._window: list = []
         self._writer = _NullWriter()
         cfg = dict(config or {})
-        cfg["monitors"] = [m.config() for m in self.monitors]
+        cfg["monitors"] = [c for c in (m.config() for m in self.monitors) if c] # an empty config: not a measurement
         self.config = cfg
         self.id = None if self.store is None else self.store.create_run(name, cfg, str(device))
         self.name = name if self.store is None else self.store.run(self.id)["name"]

@@ -1,0 +1,126 @@
+"""Monitors: each default monitor against an independent computation, the hook protocol, and the registry."""
+import time
+import numpy as np
+import pytest
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from lossviz import data as D
+from lossviz.monitors import (Monitor, StepOutput, TrainMetrics, TestMetrics, LearningRate, GradNorm, Throughput,
+                              evaluate, overrides, register_monitor, resolve_monitors, monitor_names)
+from lossviz.store import RunStore
+from lossviz.train import Run
+
+
+class FakeRun:
+    "Just what monitors read."
+    kind = "classification"; rank = 0; world_size = 1; device = torch.device("cpu"); paused_seconds = 0.0
+    def __init__(self, model=None, data=None, loss_fn=None, optimizer=None):
+        self.model, self.data, self.loss_fn, self.optimizer = model, data, loss_fn, optimizer
+    def all_reduce(self, t): return t
+    def parameters(self): return self.model.parameters()
+
+
+def test_train_metrics_match_numpy():
+    rng = np.random.default_rng(0)
+    tm = TrainMetrics(every=4); run = FakeRun()
+    ls, zs, ys, ns = [], [], [], []
+    for s in range(4):
+        n = int(rng.integers(1, 9)); z = rng.normal(size=(n, 5)).astype(np.float32); y = rng.integers(0, 5, n)
+        l = float(rng.random())
+        tm.on_batch(run, s + 1, None, StepOutput(torch.tensor(l), torch.tensor(y), torch.tensor(z), batch_size=n))
+        ls.append(l); zs.append(z); ys.append(y); ns.append(n)
+    out = tm.on_step(run, 4, None, None)
+    ns = np.array(ns)
+    assert float(out["train/loss"]) == pytest.approx(np.sum(np.array(ls) * ns) / ns.sum(), rel=1e-6)
+    acc = np.mean(np.concatenate([z.argmax(1) for z in zs]) == np.concatenate(ys))
+    assert float(out["train/acc"]) == pytest.approx(acc, abs=1e-7)
+    assert tm.on_step(run, 8, None, None) is None        # an empty window logs nothing
+
+
+def test_train_metrics_without_logits_logs_loss_only():
+    tm = TrainMetrics(); run = FakeRun()
+    tm.on_batch(run, 1, None, StepOutput(torch.tensor(2.0), embeddings=torch.zeros(3, 2), batch_size=3))
+    assert set(tm.on_step(run, 1, None, None)) == {"train/loss"}
+
+
+def test_grad_norm_matches_clip_grad_norm():
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    net(torch.randn(5, 4)).pow(2).sum().backward()
+    want = torch.nn.utils.clip_grad_norm_(net.parameters(), float("inf"))
+    assert float(GradNorm().on_backward(FakeRun(net), 1)["grad_norm"]) == pytest.approx(float(want), rel=1e-6)
+    net.zero_grad(set_to_none=True)
+    assert GradNorm().on_backward(FakeRun(net), 1) is None
+
+
+def test_on_backward_sees_the_gradient_of_this_step(store_path):
+    "Plain SGD: the update equals -lr * the gradient the monitor saw, so it ran between backward and step."
+    seen = {}
+    class Grab(Monitor):
+        def on_start(self, run): self.before = [p.detach().clone() for p in run.model.parameters()]
+        def on_backward(self, run, step):
+            if step == 1: seen["g"] = [p.grad.clone() for p in run.model.parameters()]
+        def on_step(self, run, step, batch, out):
+            if step == 1: seen["delta"] = [p.detach() - b for p, b in zip(run.model.parameters(), self.before)]
+    Run("mlp", "digits", epochs=1, momentum=0.0, lr=0.1, store=store_path, monitors=[Grab(every=1)]).run_sync()
+    for g, d in zip(seen["g"], seen["delta"]): torch.testing.assert_close(d, -0.1 * g)
+
+
+def test_learning_rate_and_throughput():
+    net = nn.Linear(2, 2); opt = torch.optim.Adam(net.parameters(), lr=3e-4)
+    assert LearningRate().on_step(FakeRun(net, optimizer=opt), 1, None, None) == {"lr": 3e-4}
+    assert LearningRate().on_step(FakeRun(net), 1, None, None) is None
+    tp2 = Throughput(); run2 = FakeRun(net); tp2.on_start(run2)
+    tp2.on_batch(run2, 1, None, StepOutput(torch.tensor(0.0), batch_size=100)); time.sleep(0.05)
+    v = tp2.on_step(run2, 1, None, None)["throughput"]
+    assert 0 < v <= 100 / 0.05
+
+
+def test_throughput_excludes_paused_time():
+    run = FakeRun(nn.Linear(1, 1)); tp = Throughput(); tp.on_start(run)
+    tp.on_batch(run, 1, None, StepOutput(torch.tensor(0.0), batch_size=1000))
+    time.sleep(0.2); run.paused_seconds = 0.15
+    v = tp.on_step(run, 1, None, None)["throughput"]
+    assert v > 1000 / 0.2 * 1.5      # the 0.15 s pause was taken out of the window
+
+
+def test_evaluate_and_test_metrics_match_sklearn_style_count():
+    ds = D.load("blobs", classes=3, dim=2)
+    net = nn.Linear(2, 3)
+    run = FakeRun(net, ds, lambda z, y: F.cross_entropy(z, y))
+    out = TestMetrics(chunk=7).on_epoch(run, 1)
+    with torch.no_grad(): z = net(ds.x_test)
+    assert float(out["test/acc"]) == pytest.approx(float((z.argmax(1) == ds.y_test).float().mean()), abs=1e-6)
+    assert float(out["test/loss"]) == pytest.approx(float(F.cross_entropy(z, ds.y_test)), rel=1e-5)
+    net.train(); evaluate(run, ds.x_test, ds.y_test); assert net.training     # training mode restored
+    assert TestMetrics().on_epoch(FakeRun(net, None, None), 1) is None
+
+
+def test_hooks_not_overridden_are_never_called(store_path):
+    calls = {"batch": 0, "step": 0}
+    class OnlyStep(Monitor):
+        def on_step(self, run, step, batch, out): calls["step"] += 1
+    m = OnlyStep(every=5)
+    assert overrides(m, "on_step") and not overrides(m, "on_batch") and not overrides(m, "on_backward")
+    run = Run("mlp", "digits", epochs=1, store=store_path, monitors=[m]).run_sync()
+    assert calls["step"] == run.global_step // 5
+
+
+def test_registry_and_resolution(store_path):
+    class Seven(Monitor):
+        name = "seven"
+        def on_step(self, run, step, batch, out): return {"seven": 7.0}
+    register_monitor("seven", Seven)
+    assert "seven" in monitor_names()
+    ms = resolve_monitors(["default", "seven"], every=3)
+    assert [m.name for m in ms] == ["train", "test", "lr", "grad_norm", "throughput", "seven"] and ms[-1].every == 3
+    run = Run("mlp", "digits", epochs=1, store=store_path, monitors=["seven"], every=4).run_sync()
+    c = run.scalars()
+    assert set(c) == {"seven"} and list(c["seven"][0]) == list(range(4, run.global_step + 1, 4))
+    with pytest.raises(ValueError, match="unknown monitor 'sevn'"):
+        resolve_monitors("sevn")
+    with pytest.raises(ValueError, match="every: expected a positive int"):
+        TrainMetrics(every=-2)
+    with pytest.raises(TypeError, match="factory"):
+        register_monitor("x", 3)

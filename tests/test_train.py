@@ -1,0 +1,251 @@
+"""Run and track: they train exactly like a plain loop, record everything, and obey pause/resume/stop."""
+import math, threading, time
+import numpy as np
+import pytest
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from lossviz import data as D, models as M, losses as L
+from lossviz.monitors import Monitor, StepOutput
+from lossviz.store import Artifact, RunStore
+from lossviz.train import Run, track, Tracker
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return D.load("digits")
+
+
+@pytest.fixture
+def store(store_path):
+    return RunStore(store_path)
+
+
+def _plain(ds, epochs, seed=0, lr=0.05, bs=64, every=1):
+    "An independent plain loop: the per-step losses, grad norms and the final model."
+    torch.manual_seed(seed)
+    net = M.get("mlp", data=ds, seed=seed)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    loader = D.batches(ds.x_train, ds.y_train, bs, shuffle=True, seed=seed)
+    losses, accs, gnorms = [], [], []
+    for _ in range(epochs):
+        for x, y in loader:
+            z = net(x); loss = F.cross_entropy(z, y)
+            opt.zero_grad(); loss.backward()
+            gnorms.append(float(torch.nn.utils.clip_grad_norm_(net.parameters(), float("inf"))))
+            opt.step()
+            losses.append(float(loss.detach())); accs.append(float((z.argmax(1) == y).float().mean()))
+    return net, np.array(losses), np.array(accs), np.array(gnorms)
+
+
+def test_run_trains_exactly_like_a_plain_loop(digits, store):
+    run = Run("mlp", digits, epochs=2, store=store, every=1, device="cpu").run_sync()
+    net, losses, accs, gnorms = _plain(digits, 2)
+    c = run.scalars()
+    n = len(losses)
+    np.testing.assert_array_equal(c["train/loss"][0], np.arange(1, n + 1))
+    np.testing.assert_allclose(c["train/loss"][1], losses, rtol=1e-5)
+    np.testing.assert_allclose(c["train/acc"][1], accs, atol=1e-6)
+    np.testing.assert_allclose(c["grad_norm"][1], gnorms, rtol=1e-4)
+    # the model ends the same, and the logged test accuracy is the final model's (checked with numpy)
+    for p, q in zip(run.model.parameters(), net.parameters()): torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    with torch.no_grad(): pred = net(digits.x_test).argmax(1).numpy()
+    assert c["test/acc"][1][-1] == pytest.approx(np.mean(pred == digits.y_test.numpy()), abs=1e-6)
+    assert c["test/loss"][1][-1] == pytest.approx(float(F.cross_entropy(net(digits.x_test), digits.y_test)), rel=1e-5)
+
+
+def test_window_means_weight_samples(digits, store):
+    "With every=5 the logged train loss is the sample-weighted mean of the window (last batch of an epoch is short)."
+    run = Run("mlp", digits, epochs=1, store=store, every=5).run_sync()
+    _, losses, accs, _ = _plain(digits, 1)
+    sizes = np.array([len(b[1]) for b in D.batches(digits.x_train, digits.y_train, 64, seed=0)])
+    c = run.scalars("train/loss")["train/loss"]
+    for i, step in enumerate(c[0]):
+        sl = slice(step - 5, step)
+        assert c[1][i] == pytest.approx(np.sum(losses[sl] * sizes[sl]) / sizes[sl].sum(), rel=1e-5)
+
+
+def test_same_seed_same_curves_other_seed_differs(digits, store):
+    def curves(seed):
+        r = Run("mlp", digits, epochs=2, store=store, seed=seed, model_params={"dropout": 0.2}).run_sync()
+        return {k: v[1] for k, v in r.scalars().items() if k != "throughput"}
+    a, b, c = curves(3), curves(3), curves(4)
+    assert a.keys() == b.keys()
+    for k in a: np.testing.assert_array_equal(a[k], b[k])
+    assert not np.array_equal(a["train/loss"], c["train/loss"])
+
+
+def test_config_is_complete(digits, store):
+    run = Run("mlp", "digits", loss="focal", loss_params={"gamma": 3.0}, optimizer="adamw", lr=2e-3, weight_decay=0.01,
+              epochs=1, batch_size=32, store=store, seed=7, name="cfg", model_params={"hidden": [32]}).run_sync()
+    r = store.run(run.id)
+    cfg = r["config"]
+    assert r["name"] == "cfg" and r["device"] == "cpu" and r["status"] == "finished"
+    assert cfg["data"] == {"name": "digits"} and cfg["model"] == {"name": "mlp", "hidden": [32]}
+    assert cfg["loss"]["name"] == "focal" and cfg["loss"]["kind"] == "classification" and cfg["loss"]["hparams"]["gamma"] == 3.0
+    assert cfg["optimizer"] == {"name": "adamw", "lr": 2e-3, "momentum": None, "weight_decay": 0.01}
+    assert cfg["epochs"] == 1 and cfg["batch_size"] == 32 and cfg["seed"] == 7 and cfg["device"] == "cpu"
+    assert {"lossviz", "torch", "python", "numpy"} <= set(cfg["versions"]) and r["versions"]["torch"] == torch.__version__
+    assert [m["name"] for m in cfg["monitors"]] == ["train", "test", "lr", "grad_norm", "throughput"]
+    assert r["started"] <= r["ended"] and r["step"] == math.ceil(len(digits.x_train) / 32)
+    assert run.loss_fn.hparams["gamma"] == 3.0
+
+
+def test_objects_instead_of_names(digits, store):
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    run = Run(net, digits, loss=L.get("label_smoothing", epsilon=0.2), epochs=2, store=store).run_sync()
+    assert run.model is net and run.status == "finished"
+    cfg = store.run(run.id)["config"]
+    assert cfg["model"] == {"name": "Sequential", "object": True} and cfg["loss"]["name"] == "label_smoothing"
+    assert run.scalars("test/acc")["test/acc"][1][-1] > 0.8
+
+
+def test_diverged_records_step_and_message(digits, store):
+    run = Run("mlp", digits, epochs=5, lr=1e5, store=store, every=2).run_sync()
+    assert run.status == "diverged"
+    r = store.run(run.id)
+    assert r["status"] == "diverged" and "at step" in r["error"] and r["ended"] is not None
+    step = int(r["error"].split("at step ")[1].split()[0])
+    assert 1 <= step <= run.global_step + 1
+    assert run.global_step < 5 * 23                         # it stopped early
+
+
+def test_failed_records_traceback(digits, store):
+    class Boom(Monitor):
+        def on_step(self, run, step, batch, out):
+            if step == 3: raise ZeroDivisionError("monitor bug")
+    run = Run("mlp", digits, epochs=1, store=store, monitors=["default", Boom(every=1)]).start()
+    assert run.wait(60) == "failed"
+    r = store.run(run.id)
+    assert r["error"] == "ZeroDivisionError: monitor bug" and "Traceback" in r["traceback"] and "on_step" in r["traceback"]
+    assert isinstance(run.error, ZeroDivisionError)
+
+
+def test_start_returns_at_once_and_statuses(digits, store):
+    seen = []
+    class Spy(Monitor):
+        def on_step(self, run, step, batch, out): seen.append(run.status)
+    run = Run("mlp", digits, epochs=300, store=store, monitors=[Spy(every=1)])
+    assert run.status == "created" and store.run(run.id)["status"] == "created"
+    t0 = time.perf_counter(); run.start(); dt = time.perf_counter() - t0
+    assert run.status == "running"
+    assert dt < 5   # generous: it returned long before 300 epochs could finish
+    while run.global_step < 3: time.sleep(0.005)
+    run.pause()
+    t_end = time.time() + 30
+    while run.status != "paused" and time.time() < t_end: time.sleep(0.01)
+    assert run.status == "paused"
+    s = run.global_step; time.sleep(0.3); assert run.global_step == s
+    run.flush(); assert store.run(run.id)["status"] == "paused"
+    run.resume()
+    while run.global_step < s + 3: time.sleep(0.005)
+    run.stop()
+    assert run.wait(30) == "stopped" and run.done
+    assert store.run(run.id)["status"] == "stopped"
+    assert set(seen) == {"running"}
+    with pytest.raises(RuntimeError, match="already started"):
+        run.start()
+
+
+def test_stop_before_start(digits, store):
+    run = Run("mlp", digits, epochs=1, store=store).stop().start()
+    assert run.wait(10) == "stopped" and run.global_step == 0
+
+
+def test_pair_loss_trains_features_on_m_per_class_batches(digits, store):
+    counts = []
+    class Batches(Monitor):
+        def on_batch(self, run, step, batch, out):
+            counts.append(torch.bincount(batch[1], minlength=10))
+            assert out.logits is None and out.embeddings.shape == (64, run.model.feature_dim)
+    run = Run("mlp", digits, loss="multi_similarity", optimizer="adam", epochs=2, store=store,
+              monitors=["default", Batches()]).run_sync()
+    assert run.status == "finished" and run.kind == "pair"
+    for c in counts: assert sorted(c[c > 0].tolist()) == [8] * 8     # 8 classes x 8 samples per batch
+    c = run.scalars()
+    assert "train/acc" not in c and c["test/acc"][1][-1] > 0.85 and c["train/loss"][1][-1] < c["train/loss"][1][0]
+
+
+def test_proxy_loss_trains_its_proxies(digits, store):
+    run = Run("mlp", digits, loss="proxy_anchor", optimizer="adam", epochs=1, store=store)
+    before = [p.detach().clone() for p in run.loss_fn.parameters()]
+    assert before, "a proxy loss has parameters"
+    opt_params = {id(p) for g in run.optimizer.param_groups for p in g["params"]}
+    assert all(id(p) in opt_params for p in run.loss_fn.parameters())
+    run.run_sync()
+    assert run.status == "finished"
+    assert any(not torch.equal(a, b) for a, b in zip(before, run.loss_fn.parameters()))
+
+
+def test_bad_arguments_name_what_is_valid(digits, store):
+    with pytest.raises(ValueError, match="uniformity is a feature regulariser"):
+        Run("mlp", digits, loss="uniformity", store=store)
+    with pytest.raises(ValueError, match="gama"):
+        Run("mlp", digits, loss="focal", loss_params={"gama": 2}, store=store)
+    with pytest.raises(ValueError, match="lr: expected a value in"):
+        Run("mlp", digits, lr=-1, store=store)
+    with pytest.raises(ValueError, match="batch_size: expected an int >= 1"):
+        Run("mlp", digits, batch_size=0, store=store)
+    with pytest.raises(TypeError, match="data: expected a dataset name"):
+        Run("mlp", 42, store=store)
+
+
+def test_custom_monitor_artifacts_and_no_monitors(digits, store):
+    class Means(Monitor):
+        def on_epoch(self, run, epoch):
+            with torch.no_grad(): f = run.model.features(run.data.x_train)
+            m = torch.stack([f[run.data.y_train == c].mean(0) for c in range(10)])
+            return {"means": Artifact("class_means", {"means": m}, {"epoch": epoch})}
+    run = Run("mlp", digits, epochs=2, store=store, monitors=[Means()]).run_sync()
+    assert store.artifacts(run.id, "class_means") == [run.steps_per_epoch, 2 * run.steps_per_epoch]
+    a = store.artifact(run.id, "class_means")
+    assert a["means"].shape == (10, 128) and a.meta == {"epoch": 2}
+    assert store.scalars(run.id) == {}
+    quiet = Run("mlp", digits, epochs=1, store=store, monitors=None).run_sync()
+    assert quiet.status == "finished" and store.scalars(quiet.id) == {}
+
+
+def test_store_false_records_nothing(digits, store):
+    run = Run("mlp", digits, epochs=1, store=False).run_sync()
+    assert run.id is None and run.status == "finished" and run.summary()["test/acc"] > 0.5
+
+
+def test_track_a_user_loop(digits, store):
+    net = M.get("mlp", data=digits, seed=0)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    ce = L.get("cross_entropy")
+    with track(net, store=store, optimizer=opt, loss_fn=ce, data=digits, every=1, name="mine", config={"lr": 0.05}) as t:
+        for epoch in range(2):
+            for x, y in D.batches(digits.x_train, digits.y_train, 64, seed=0):
+                z = net(x); loss = ce(z, y)
+                opt.zero_grad(); loss.backward()
+                assert t.step(loss, z, y)
+                opt.step()
+            t.epoch(extra=epoch)
+    assert t.status == "finished"
+    r = store.run(t.id)
+    assert r["name"] == "mine" and r["config"]["lr"] == 0.05 and r["config"]["tracked"] and r["status"] == "finished"
+    c = store.scalars(t.id)
+    n = 2 * len(D.batches(digits.x_train, digits.y_train, 64))
+    np.testing.assert_array_equal(c["train/loss"][0], np.arange(1, n + 1))
+    np.testing.assert_array_equal(c["extra"][1], [0, 1])
+    np.testing.assert_allclose(store.scalars(t.id, "extra", x="epoch")["extra"][0], [1.0, 2.0])
+    with torch.no_grad(): acc = float((net(digits.x_test).argmax(1) == digits.y_test).float().mean())
+    assert c["test/acc"][1][-1] == pytest.approx(acc, abs=1e-6)
+
+
+def test_track_obeys_a_stop_command_and_detects_nan(digits, store):
+    net = nn.Linear(64, 10)
+    t = track(net, store=store, every=2)
+    with t:
+        steps = 0
+        for i in range(10_000):
+            if not t.step(torch.tensor(1.0)): break
+            steps += 1
+            if i == 5: RunStore(store.path).send(t.id, "stop")
+            time.sleep(0.002)
+    assert t.should_stop and 5 < steps < 10_000 and store.run(t.id)["status"] == "stopped"
+    with track(net, store=store, every=2) as t2:
+        ok = [t2.step(torch.tensor(v)) for v in (1.0, float("nan"), 1.0, 1.0)]
+    assert ok[-1] is False and t2.status == "diverged" and "at step 2" in store.run(t2.id)["error"]
