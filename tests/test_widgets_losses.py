@@ -98,3 +98,20 @@ def test_panel_shows_errors_instead_of_raising():
     p.model.resolution = 1  # an invalid state reached outside the controls
     p.xaxis.value = "p_y"
     assert p.error.visible is True and "resolution" in p.error.object
+
+
+def test_fast_path_after_rebuild():
+    "After the losses change (a rebuild), slider moves go back to in-place data updates, for both front ends."
+    ex = LossExplorer(["focal"], **SMALL)
+    ex.pick.value = ("focal", "gce")
+    assert ex.fig.layout.meta["losses"] == ["focal", "gce"]
+    uids = [t.uid for t in ex.fig.data]
+    ex.controls["gce"]["q"].value = 0.3
+    assert [t.uid for t in ex.fig.data] == uids and ex.fig.data[2].name == "gce (q=0.3)"
+    np.testing.assert_allclose(np.asarray(ex.fig.data[2].y), gpw.weight_curve(losses.get("gce", q=0.3), points=21).loss.numpy())
+    p = LossExplorerPanel(LossExplorerModel(["focal"], **SMALL))
+    fig = p.fig
+    p.controls["focal"]["gamma"].value = 3.0
+    assert p.pane.object is fig and p.fig is fig
+    p.pick.value = ["focal", "mae"]
+    assert p.pane.object is p.fig and p.fig is not fig and len(p.fig.data) == 2 * 2 + 3

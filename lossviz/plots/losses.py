@@ -12,7 +12,7 @@ from ..core import check_choice
 from ..gpw.logits import WeightCurve, SimplexMap, SIMPLEX_VERTICES
 
 # %% auto #0
-__all__ = ['PALETTE', 'loss_color', 'loss_curves_figure', 'simplex_figure', 'loss_explorer_figure']
+__all__ = ['PALETTE', 'loss_color', 'loss_curves_figure', 'simplex_figure', 'loss_explorer_figure', 'update_loss_explorer_figure']
 
 # %% ../../nbs/30a_plots_losses.ipynb #4eb975bc
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
@@ -106,7 +106,7 @@ def simplex_figure(smap:SimplexMap, # from `gpw.simplex_map`
     fig.update_layout(height=height, width=height * 1.15, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
     return fig
 
-# %% ../../nbs/30a_plots_losses.ipynb #6e4a2986
+# %% ../../nbs/30a_plots_losses.ipynb #cdfd5b67
 def loss_explorer_figure(curves, # `WeightCurve`s with one x axis
                          smap:SimplexMap|None=None, # the simplex map to show (None: no third panel content)
                          labels:list|None=None, # legend labels (default: loss names)
@@ -126,5 +126,40 @@ def loss_explorer_figure(curves, # `WeightCurve`s with one x axis
     if curves: fig.update_yaxes(range=_loss_range(curves), row=1, col=1)
     _simplex_axes(fig, 1, 3)
     fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=50), legend=dict(orientation="h", y=-0.22),
-                      template="plotly_white")
+                      template="plotly_white", meta=_structure(curves, smap))
     return fig
+
+def _structure(curves, smap) -> dict:
+    "What fixes the explorer figure's traces and axes: the losses in order, the x axis, whether a simplex is shown."
+    return {"losses": [c.name for c in curves], "x": curves[0].x_kind if curves else "margin", "simplex": smap is not None}
+
+# %% ../../nbs/30a_plots_losses.ipynb #73ac0fb2
+def update_loss_explorer_figure(fig, # a figure made by `loss_explorer_figure` (or a FigureWidget of one)
+                                curves, # the new `WeightCurve`s
+                                smap:SimplexMap|None=None, # the new simplex map
+                                labels:list|None=None, # legend labels (default: loss names)
+                                what:str="loss", # simplex panel: "loss" or "weight"
+                               ) -> bool:
+    "Update an explorer figure's data in place (one batch); False (and nothing changed) if its structure differs."
+    curves, labels = _check_curves(curves, labels)
+    check_choice(what, "what", ("loss", "weight"))
+    meta = fig.layout.meta
+    if not isinstance(meta, dict) or meta != _structure(curves, smap): return False
+    with fig.batch_update():
+        for j, (c, lab) in enumerate(zip(curves, labels)):
+            x = _np(c.x)
+            fig.data[2 * j].update(x=x, y=_np(c.loss), name=lab, legendgroup=lab,
+                                   hovertemplate=f"{lab}<br>{c.x_kind}=%{{x:.3g}}<br>loss=%{{y:.4g}}<extra></extra>")
+            fig.data[2 * j + 1].update(x=x, y=_np(c.weight), name=lab, legendgroup=lab,
+                                       hovertemplate=f"{lab}<br>{c.x_kind}=%{{x:.3g}}<br>|∂ℓ/∂z_y|=%{{y:.4g}}<extra></extra>")
+        if curves: fig.layout.yaxis.range = _loss_range(curves)
+        if smap is not None:
+            k = 2 * len(curves)
+            title = "loss" if what == "loss" else "|∂ℓ/∂z_y|"
+            fig.data[k].update(x=_np(smap.u), y=_np(smap.v), z=_np(smap.loss if what == "loss" else smap.weight),
+                               colorbar_title_text=title, hovertemplate=f"{title}=%{{z:.4g}}<extra>{smap.name}</extra>")
+            fig.data[k + 2].update(text=[f"<b>{t}</b> (target)" if t == smap.target else f"{t}" for t in range(3)],
+                                   marker_size=[16 if t == smap.target else 9 for t in range(3)],
+                                   marker_color=["crimson" if t == smap.target else "black" for t in range(3)])
+            fig.layout.annotations[2].text = f"{smap.name}: {what} on the simplex (target {smap.target})"
+    return True
