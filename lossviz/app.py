@@ -50,7 +50,7 @@ def _stop_started():
             if run.status in ("created", "running", "paused"): run.stop(); run.wait(5)
         except Exception: pass
 
-# %% ../nbs/32_app.ipynb #2535967f
+# %% ../nbs/32_app.ipynb #14adca9f
 TABLE_COLUMNS = ("id", "name", "status", "data", "model", "loss", "epoch", "step", "train loss", "test acc", "device", "started")
 
 def runs_rows(runs:list, # run rows, as `RunStore.runs()` returns them
@@ -63,7 +63,8 @@ def runs_rows(runs:list, # run rows, as `RunStore.runs()` returns them
         def txt(k): return config_name(r, k)
         def num(k, pct=False):
             v = summ.get(k)
-            return None if v is None else round(100 * v, 2) if pct else round(v, 4)
+            if v is None or v != v: return None
+            return round(100 * v, 2) if pct else float(f"{v:.4g}") # 4 significant digits: small losses stay visible
         started = r.get("started") or r.get("created")
         out.append({"id": r["id"], "name": r.get("name") or "", "status": r["status"], "data": txt("data"), "model": txt("model"),
                     "loss": txt("loss"), "epoch": round(float(r.get("epoch") or 0), 2), "step": int(r.get("step") or 0),
