@@ -15,11 +15,13 @@ from lossviz.widgets.losses import LossExplorer, LossExplorerPanel, LossExplorer
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--moves", type=int, default=25)
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (2 = the machine's cores)")
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     gammas = np.linspace(0.05, 9.95, a.moves * 4)  # distinct values: no cache hit
     ex = LossExplorer(["focal", "cross_entropy", "gce", "mae"])  # defaults: 201 points, C=10, 60x60 simplex; focal on the simplex
     m = ex.model
+    print(f"torch threads: {torch.get_num_threads()}")
     print(f"LossExplorer defaults: {len(m.selected)} losses, {m.points} points, C={m.num_classes}, simplex {m.resolution}x{m.resolution}")
     slider = ex.controls["focal"]["gamma"]
     ipy, i = [], 0

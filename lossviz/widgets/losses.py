@@ -13,8 +13,18 @@ from .base import captured, hparam_controls, control_values, sync_figure
 # %% auto #0
 __all__ = ['DEFAULT_LOSSES', 'LossExplorerModel', 'LossExplorer', 'LossExplorerPanel']
 
-# %% ../../nbs/31a_widgets_losses.ipynb #8c167023
+# %% ../../nbs/31a_widgets_losses.ipynb #1ac98bf9
 DEFAULT_LOSSES = ("cross_entropy", "focal", "gce", "mae")
+
+class _one_thread:
+    "Run torch on one intra-op thread inside the block: the explorer's tensors are tiny, and on a busy machine waiting for a second thread costs 10-100x the work."
+    def __enter__(self):
+        import torch
+        self.n = torch.get_num_threads()
+        if self.n != 1: torch.set_num_threads(1)
+    def __exit__(self, *exc):
+        import torch
+        if self.n != 1: torch.set_num_threads(self.n)
 
 def _fmt(v): return f"{v:.3g}" if isinstance(v, float) else str(v)
 
@@ -94,10 +104,11 @@ class LossExplorerModel:
         self.validate()
         ax = (self.x, self.num_classes, self.points, self.spread)
         out = []
-        for n in self.selected:
-            k = (self._key(n), ax)
-            if k not in self._curves: self._curves[k] = weight_curve(self.loss(n), self.x, self.num_classes, self.points, spread=self.spread)
-            out.append(self._curves[k])
+        with _one_thread():
+            for n in self.selected:
+                k = (self._key(n), ax)
+                if k not in self._curves: self._curves[k] = weight_curve(self.loss(n), self.x, self.num_classes, self.points, spread=self.spread)
+                out.append(self._curves[k])
         if len(self._curves) > 256: self._curves = {k: v for k, v in list(self._curves.items())[-64:]}
         return out
 
@@ -106,7 +117,8 @@ class LossExplorerModel:
         n = self.shown_simplex_loss
         if n is None: return None
         k = (self._key(n), self.target, self.resolution)
-        if k not in self._simplex: self._simplex = {k: simplex_map(self.loss(n), self.target, self.resolution)}
+        if k not in self._simplex:
+            with _one_thread(): self._simplex = {k: simplex_map(self.loss(n), self.target, self.resolution)}
         return self._simplex[k]
 
     def figure(self, height:int=420):
