@@ -26,7 +26,7 @@ class Curve:
 CURVES = (Curve("train/loss", "loss", "train", "#1f77b4"), Curve("test/loss", "loss", "test", "#ff7f0e", True),
           Curve("train/acc", "accuracy", "train", "#1f77b4"), Curve("test/acc", "accuracy", "test", "#ff7f0e", True))
 
-# %% ../../nbs/30_plots_runs.ipynb #8cac151d
+# %% ../../nbs/30_plots_runs.ipynb #e9c8888d
 def _xy(scalars:dict, key:str) -> tuple[np.ndarray, np.ndarray]:
     "The (x, y) arrays of `key` in `scalars` (empty if absent), checked."
     if key not in scalars: return np.zeros(0, dtype=np.int64), np.zeros(0)
@@ -69,8 +69,9 @@ def run_curves(scalars:dict, # {key: (steps, values)}, as `RunStore.scalars` ret
     for i, p in enumerate(panels, 1):
         fig.update_xaxes(title_text=x, row=1, col=i)
         if p.startswith("acc"): fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=i)
-        if p == "loss" and log_loss: fig.update_yaxes(type="log", row=1, col=i)
-    fig.update_layout(height=height, margin={"l": 50, "r": 20, "t": 60 if title else 40, "b": 45}, template="plotly_white",
-                      title={"text": title} if title else None, legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+        if p == "loss" and log_loss: fig.update_yaxes(type="log", dtick="D2", row=1, col=i) # labels at 1, 2, 5 per decade
+    fig.update_layout(height=height, margin={"l": 50, "r": 20, "t": 80 if title else 60, "b": 45}, template="plotly_white",
+                      title={"text": title, "y": 0.98, "yanchor": "top"} if title else None,
+                      legend={"orientation": "h", "y": 1.1, "yanchor": "bottom", "x": 1, "xanchor": "right"}, # above the panel titles
                       uirevision="run") # keeps the user's zoom while points are appended
     return fig
