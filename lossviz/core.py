@@ -79,12 +79,13 @@ def check_tensor(x, # the value to check
     if finite: check_finite(x, name)
     return x
 
-# %% ../nbs/00_core.ipynb #394926ba
+# %% ../nbs/00_core.ipynb #00db72a7
 def check_finite(x:torch.Tensor, # a tensor
                  name:str, # the argument's name
                 ) -> torch.Tensor:
     "Raise a `ValueError` naming `name` if `x` holds NaN or inf."
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+    # One reduction answers the common case; a non-finite sum (NaN/inf inside, or an overflow) gets the full scan.
+    if x.is_floating_point() and not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
         bad = ~torch.isfinite(x)
         n = int(bad.sum()); first = tuple(int(i) for i in bad.nonzero()[0])
         raise ValueError(f"{name}: expected finite values, got {n} NaN/inf entr{'y' if n == 1 else 'ies'} (first at index {first})")
