@@ -201,7 +201,7 @@ class RunMonitor:
     def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
     def __repr__(self): return f"RunMonitor(run {self.feed.run_id}, {self.feed.status}, {self.feed.points} points)"
 
-# %% ../../nbs/31_widgets_runs.ipynb #3eb1ecef
+# %% ../../nbs/31_widgets_runs.ipynb #f46f35cf
 class RunPanel:
     "The Panel view of a run: live curves (a `pn.pane.Plotly`), a status badge and pause/resume/stop buttons."
     def __init__(self,
@@ -221,7 +221,7 @@ class RunPanel:
                                    config={"displaylogo": False, "responsive": True},
                                    link_figure=False) # we patch the figure and trigger once per poll; no per-property messages
         self.badge = pn.pane.HTML(status_badge({"id": "-", "status": "created"}) if run_id is None else "", margin=(5, 10))
-        self.buttons = {cmd: pn.widgets.Button(label=cmd, button_type=style, width=80, disabled=True)
+        self.buttons = {cmd: pn.widgets.Button(label=cmd, color=style, width=80, disabled=True)
                         for cmd, _, style in _BUTTONS}
         for cmd, b in self.buttons.items(): b.on_click(lambda _, c=cmd: self.command(c))
         self.view = pn.Column(pn.Row(self.badge, pn.layout.HSpacer(), *self.buttons.values(), sizing_mode="stretch_width"),
