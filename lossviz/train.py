@@ -340,11 +340,10 @@ class Run(Session):
         self.steps_per_epoch = len(self.loader)
         self._thread: threading.Thread|None = None
 
-# %% ../nbs/24_train.ipynb #0210c2e2
+# %% ../nbs/24_train.ipynb #ae3e8636
 def _batches_for_rank(loader, rank, world, bs):
-    for x, y in loader:
-        if world == 1: yield x, y
-        else: yield x[rank * bs:(rank + 1) * bs], y[rank * bs:(rank + 1) * bs]
+    "Each rank's contiguous share of every global batch (the global order is the same on all ranks: same seed)."
+    for x, y in loader: yield x[rank * bs:(rank + 1) * bs], y[rank * bs:(rank + 1) * bs]
 
 @patch
 def _loop(self:Run):
@@ -354,7 +353,8 @@ def _loop(self:Run):
     seed_everything(self.seed) # dropout and any other draw in the loop
     self._call("on_start")
     for epoch in range(self.epochs):
-        for x, y in _batches_for_rank(self.loader, self.rank, self.world_size, self.batch_size):
+        batches = self.loader if self.world_size == 1 else _batches_for_rank(self.loader, self.rank, self.world_size, self.batch_size)
+        for x, y in batches:
             if self._flag: self._control()
             step = self.global_step + 1
             loss, z = fwd(x, y)
