@@ -211,7 +211,7 @@ def dashboard(store=None, # a `RunStore`, a path, or None for the default file (
                           margin=(8, 12, 0, 12))
     return pn.Column(header, tabs, sizing_mode="stretch_width")
 
-# %% ../nbs/32_app.ipynb #31c14abd
+# %% ../nbs/32_app.ipynb #42d6f965
 def _origins(address:str, port:int) -> list[str]:
     "The websocket origins to accept: the address served on (and localhost); anything when bound to all interfaces."
     if address in ("0.0.0.0", "::", ""): return ["*"]
@@ -252,6 +252,9 @@ def serve(address:str="127.0.0.1", # interface to listen on (127.0.0.1: this mac
     host = "127.0.0.1" if address in ("0.0.0.0", "::", "") else address
     print(f"lossviz dashboard: http://{host}:{server.port}/   (runs in {store.path}; Ctrl+C to stop)", flush=True)
     server.start()
+    if threading.current_thread() is threading.main_thread(): # SIGTERM (e.g. `kill`) ends like Ctrl+C: runs end as "stopped"
+        import signal
+        server.io_loop.asyncio_loop.add_signal_handler(signal.SIGTERM, server.io_loop.stop)
     try: server.io_loop.start()
     except KeyboardInterrupt: pass
     finally: server.stop(); _stop_started()

@@ -100,3 +100,27 @@ def test_panel_serve_of_the_module_builds_the_dashboard(tmp_path):
         assert (tmp_path / "runs.sqlite").exists()
     finally:
         os.killpg(proc.pid, 15); proc.wait(20)
+
+
+def test_serve_starts_the_default_run_and_stops_it_on_sigterm(tmp_path):
+    "`lossviz serve` prints its URL, starts the default live run, and on SIGTERM ends it as `stopped`, not `interrupted`."
+    import socket
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    store = RunStore(tmp_path / "runs.sqlite")
+    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "lossviz"), "serve", "--port", str(port),
+                             "--store", str(store.path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        line = ""
+        while "lossviz dashboard:" not in line:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "serve exited before printing its URL"
+        assert f"http://127.0.0.1:{port}/" in line
+        wait(lambda: store.runs() and store.runs()[0]["status"] == "running" and store.runs()[0]["step"] > 0, "the default run")
+        run = store.runs()[0]
+        assert run["name"] == "default-digits-mlp" and run["config"]["data"]["name"] == "digits"
+        os.killpg(proc.pid, 15)
+        assert proc.wait(30) == 0
+        assert store.run(run["id"])["status"] == "stopped"
+    finally:
+        if proc.poll() is None: os.killpg(proc.pid, 9); proc.wait(10)

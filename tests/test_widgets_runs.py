@@ -122,3 +122,13 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="run_or_id: expected a Run or an int run id"): RunFeed(object(), store)
     with pytest.raises(ValueError, match="no run 42"): RunMonitor(42, store, autostart=False)
     with pytest.raises(ValueError, match="interval"): RunMonitor(rid, store, interval=0, autostart=False)
+
+
+def test_monitor_panel_is_the_same_view_for_panel(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite"); rid = store.create_run("x")
+    store.log_scalars(rid, [(s, None, "train/loss", 1 / s) for s in range(1, 4)])
+    mon = RunMonitor(rid, store, autostart=False)
+    view = mon.panel()
+    pane = view[1]
+    assert type(pane).__name__ == "Plotly" and [t.meta for t in pane.object.data] == [t.meta for t in mon.fig.data]
+    assert list(pane.object.data[0].x) == list(mon.fig.data[0].x) == [1, 2, 3]
