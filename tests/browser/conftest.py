@@ -13,7 +13,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 def chromium_path() -> str:
     "The Chromium to drive: $LOSSVIZ_CHROMIUM, else `chromium` on PATH, else /usr/bin/chromium; fails (never skips) if absent."
-    cand = os.environ.get("LOSSVIZ_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    env = os.environ.get("LOSSVIZ_CHROMIUM")
+    if env and not Path(env).exists():
+        pytest.fail(f"browser tests: LOSSVIZ_CHROMIUM={env} does not exist; point it at a Chromium/Chrome binary", pytrace=False)
+    cand = env or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(cand).exists():
         pytest.fail(f"browser tests need Chromium, and none was found (looked for $LOSSVIZ_CHROMIUM, `chromium` on PATH, "
                     f"/usr/bin/chromium). Install it (`apt-get install chromium`) or set LOSSVIZ_CHROMIUM=/path/to/chrome.",
