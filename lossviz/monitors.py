@@ -55,7 +55,7 @@ def overrides(monitor:Monitor, hook:str) -> bool:
     "Whether `monitor` implements `hook` (the run skips hooks nobody implements, so an unused hook costs nothing)."
     return getattr(type(monitor), hook, None) is not getattr(Monitor, hook)
 
-# %% ../nbs/23_monitors.ipynb #9a5be007
+# %% ../nbs/23_monitors.ipynb #11b0cf50
 class TrainMetrics(Monitor):
     "Running train loss and accuracy over the last `every` steps: `train/loss`, `train/acc`."
     name = "train"
@@ -71,11 +71,12 @@ class TrainMetrics(Monitor):
         if not self.losses: return None
         dev = self.losses[0].device
         n = torch.tensor(self.ns, dtype=torch.float32, device=dev)
-        loss_sum = (torch.stack(self.losses).float() * n).sum()
         has_acc = len(self.logits) == len(self.losses)
-        correct = ((torch.cat(self.logits).argmax(1) == torch.cat(self.targets)).sum().float() if has_acc
-                   else torch.zeros((), device=dev))
-        tot = run.all_reduce(torch.stack([loss_sum, correct, n.sum()]))
+        parts = [torch.stack(self.losses).float().dot(n)] # sum of loss * batch size
+        parts.append(torch.cat(self.logits).argmax(1).eq_(torch.cat(self.targets)).sum().float() if has_acc
+                     else torch.zeros((), device=dev))
+        parts.append(n.sum())
+        tot = run.all_reduce(torch.stack(parts))
         self._reset()
         out = {"train/loss": tot[0] / tot[2]}
         if has_acc: out["train/acc"] = tot[1] / tot[2]

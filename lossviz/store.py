@@ -199,7 +199,7 @@ def _json_default(o):
     if isinstance(o, Path): return str(o)
     return repr(o)
 
-# %% ../nbs/22_store.ipynb #ee181c93
+# %% ../nbs/22_store.ipynb #0639e2cc
 @patch
 def create_run(self:RunStore, 
                name:str|None=None, # a human name; None: "run-<id>"
@@ -225,13 +225,17 @@ def set_status(self:RunStore,
               ):
     "Move a run to `status`; stamps `started` on the first `running` and `ended` on a final status."
     check_choice(status, "status", STATUSES)
-    now = time.time()
     with self._tx(immediate=True) as c:
         self._check_run(c, run_id)
-        c.execute("UPDATE runs SET status=?, heartbeat=?, started=COALESCE(started, CASE WHEN ?='running' THEN ? END), "
-                  "ended=CASE WHEN ? IN ('finished','stopped','failed','diverged') THEN ? ELSE ended END, "
-                  "error=COALESCE(?, error), traceback=COALESCE(?, traceback) WHERE id=?",
-                  (status, now, status, now, status, now, error, traceback, run_id))
+        self._set_status(c, run_id, status, error, traceback)
+
+@patch
+def _set_status(self:RunStore, c, run_id, status, error=None, traceback=None):
+    now = time.time()
+    c.execute("UPDATE runs SET status=?, heartbeat=?, started=COALESCE(started, CASE WHEN ?='running' THEN ? END), "
+              "ended=CASE WHEN ? IN ('finished','stopped','failed','diverged') THEN ? ELSE ended END, "
+              "error=COALESCE(?, error), traceback=COALESCE(?, traceback) WHERE id=?",
+              (status, now, status, now, status, now, error, traceback, run_id))
 
 @patch
 def update_config(self:RunStore, run_id:int, # the run
@@ -493,7 +497,7 @@ class StoreWriter:
         self._closed = True; self._wake.set()
         self._thread.join(timeout)
 
-# %% ../nbs/22_store.ipynb #11bcc06d
+# %% ../nbs/22_store.ipynb #37ff4945
 @patch
 def _drain(self:StoreWriter):
     scal, arts, stats, flushes = [], [], [], []
@@ -520,7 +524,7 @@ def _commit(self:StoreWriter, scal, arts, stats, beat:bool):
                           [r + (now,) for r in scal])
         for step, art in arts: st._log_artifact(c, self.run_id, step, art)
         if beat or scal: st._heartbeat(c, self.run_id, self.step, self.epoch, self.summary if scal else None)
-    for status, err, tb in stats: st.set_status(self.run_id, status, err, tb)
+        for status, err, tb in stats: st._set_status(c, self.run_id, status, err, tb) # same transaction as the rows
 
 @patch
 def _loop(self:StoreWriter):

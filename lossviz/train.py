@@ -52,7 +52,7 @@ class _NullWriter:
     def flush(self, *a, **k): return True
     def close(self, *a, **k): pass
 
-# %% ../nbs/24_train.ipynb #336aa0de
+# %% ../nbs/24_train.ipynb #f638f551
 class Session:
     "The engine under `Run` and `track`: monitors, writer, status, pause/resume/stop and divergence checks."
     kind: str = "classification"
@@ -147,14 +147,17 @@ class Session:
         if self.world_size > 1: torch.distributed.all_reduce(t)
         return t
 
-    def parameters(self):
-        "Every trained parameter (model, and the loss's own, e.g. proxies)."
-        ps = list(self.model.parameters())
-        if isinstance(self.loss_fn, nn.Module): ps += list(self.loss_fn.parameters())
+    def parameters(self) -> list:
+        "Every trained parameter (model, and the loss's own, e.g. proxies); listed once when training starts."
+        ps = getattr(self, "_params", None)
+        if ps is None:
+            ps = list(self.model.parameters())
+            if isinstance(self.loss_fn, nn.Module): ps += [p for p in self.loss_fn.parameters() if all(p is not q for q in ps)]
         return ps
 
     def _hooks(self):
         ms = self.monitors
+        self._params = None; self._params = self.parameters()
         self._batch_m = [m for m in ms if overrides(m, "on_batch")]
         self._back_m = [m for m in ms if overrides(m, "on_backward")]
         self._step_m = [m for m in ms if overrides(m, "on_step")]
