@@ -143,4 +143,4 @@ def test_dashboard_page_lists_runs_with_pair_weights(store_path):
     assert list(p.run.options.values()) == [None, r.id]
     p.run.value = r.id
     assert p.model.source == "similarity" and f"run {r.id}" in p.pane.object.layout.title.text
-    assert gpw_page(store) is not None
+    assert gpw_page(str(store_path)) is not None  # a path works as well as a store

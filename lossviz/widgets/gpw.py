@@ -348,7 +348,7 @@ class GPWExplorer:
     def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
     def __repr__(self): return f"GPWExplorer({self.model!r})"
 
-# %% ../../nbs/31b_widgets_gpw.ipynb #c12650e4
+# %% ../../nbs/31b_widgets_gpw.ipynb #012e48b8
 class GPWExplorerPanel:
     "Panel front end of the GPW explorer: the same `GPWModel` and figure function, Panel widgets and a Plotly pane."
     def __init__(self, model:GPWModel|None=None, # the shared model (default: a new one)
@@ -356,8 +356,9 @@ class GPWExplorerPanel:
                  store=None, # optional `RunStore`: adds a picker of runs with stored pair weights
                 ):
         import panel as pn
+        from lossviz.store import as_store
         self.model = m = model if model is not None else GPWModel()
-        self.height, self.store = height, store
+        self.height, self.store = height, (as_store(store) if store is not None else None)
         self.loss = pn.widgets.Select(label="loss", options=m.available, value=m.loss_name)
         self.preset = pn.widgets.Select(label="MS preset", options=["—"] + list(MS_PRESETS), value="—")
         self.classes = pn.widgets.IntSlider(label="classes", start=1, end=16, value=m.classes)
@@ -376,7 +377,7 @@ class GPWExplorerPanel:
         self._build_hparams()
         side = [self.loss, self.preset, self.hp_box]
         batch = [pn.pane.Markdown("**batch**"), self.classes, self.per_class, self.separation, self.seed, self.anchor]
-        if store is not None:
+        if self.store is not None:
             self.run = pn.widgets.Select(label="stored batch of run", options=self._run_options())
             self.run.param.watch(lambda e: self._guard(self._on_run), "value")
             batch.append(self.run)
