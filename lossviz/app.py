@@ -13,8 +13,8 @@ from .widgets.base import control_values, hparam_controls
 from .widgets.runs import RunPanel, config_name
 
 # %% auto #0
-__all__ = ['STARTED', 'OPTIMIZERS', 'TABLE_COLUMNS', 'PAGES', 'start_run', 'runs_rows', 'RunsPage', 'runs_page', 'dashboard',
-           'start_default_run', 'serve']
+__all__ = ['STARTED', 'OPTIMIZERS', 'TABLE_COLUMNS', 'PAGES', 'start_run', 'runs_rows', 'RunsPage', 'runs_page', 'losses_page',
+           'pairs_page', 'dashboard', 'start_default_run', 'serve']
 
 # %% ../nbs/32_app.ipynb #017778c7
 STARTED: dict = {} # run id -> `Run` started by this process's dashboards (stopped at exit)
@@ -185,14 +185,20 @@ class RunsPage:
 
     def __panel__(self): return self.view
 
-# %% ../nbs/32_app.ipynb #9cb458cb
+# %% ../nbs/32_app.ipynb #1cd9b18e
 def runs_page(store): return RunsPage(store).view
 
-PAGES: list = [
-    ("Runs", runs_page),
-    # ("Losses", lambda store: __import__("lossviz.widgets", fromlist=["x"]).LossExplorer().panel()),  # issue 4
-    # ("Pairs", lambda store: __import__("lossviz.widgets", fromlist=["x"]).GPWExplorer().panel()),    # issue 5
-]
+def losses_page(store):
+    "The loss explorer (`LossExplorer`'s Panel front end): loss and gradient weight against the margin, the simplex heatmap."
+    from lossviz.widgets.losses import LossExplorerPanel
+    return LossExplorerPanel().view
+
+def pairs_page(store):
+    "The GPW explorer (`GPWExplorer`'s Panel front end), able to follow the store's metric-learning runs."
+    from lossviz.widgets.gpw import gpw_page
+    return gpw_page(store)
+
+PAGES: list = [("Runs", runs_page), ("Losses", losses_page), ("Pairs", pairs_page)]
 
 def dashboard(store=None, # a `RunStore`, a path, or None for the default file (`$LOSSVIZ_STORE`)
               pages:list|None=None, # `(title, factory)` pairs; None: `PAGES`

@@ -77,7 +77,7 @@ def test_dashboard_pages_and_origins(tmp_path):
     import panel as pn
     d = dashboard(tmp_path / "runs.sqlite", pages=[("A", lambda s: pn.pane.Markdown(str(s.path))), ("B", lambda s: pn.Spacer())])
     assert d[1]._names == ["A", "B"] and str(tmp_path) in d[1][0].object
-    assert [t for t, _ in app.PAGES][0] == "Runs"
+    assert [t for t, _ in app.PAGES] == ["Runs", "Losses", "Pairs"]
     assert _origins("127.0.0.1", 5006) == ["127.0.0.1:5006", "localhost:5006"] and _origins("0.0.0.0", 1) == ["*"]
     with pytest.raises(ValueError, match="port"): app.serve(port=70000, store=tmp_path / "x.sqlite", default_run=False)
 
