@@ -17,7 +17,7 @@ from .monitors import Monitor, StepOutput, evaluate, overrides, resolve_monitors
 # %% auto #0
 __all__ = ['dist_info', 'init_distributed', 'Diverged', 'Session', 'Run', 'Tracker', 'track']
 
-# %% ../nbs/24_train.ipynb #9f422819
+# %% ../nbs/24_train.ipynb #b2aa09db
 def dist_info() -> tuple[int, int]:
     "`(rank, world_size)` of this process: from an initialised `torch.distributed` group, else `(0, 1)`."
     d = torch.distributed
@@ -30,8 +30,9 @@ def init_distributed(device:torch.device|None=None, # the device this rank train
     d = torch.distributed
     if not d.is_available() or "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) < 2: return False
     if not d.is_initialized():
-        backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
-        d.init_process_group(backend)
+        cuda = device is not None and device.type == "cuda"
+        if cuda: torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0))) # one GPU per rank, before NCCL starts
+        d.init_process_group("nccl" if cuda else "gloo")
     return True
 
 # %% ../nbs/24_train.ipynb #954bc910
@@ -52,7 +53,7 @@ class _NullWriter:
     def flush(self, *a, **k): return True
     def close(self, *a, **k): pass
 
-# %% ../nbs/24_train.ipynb #f638f551
+# %% ../nbs/24_train.ipynb #ffa52f9e
 class Session:
     "The engine under `Run` and `track`: monitors, writer, status, pause/resume/stop and divergence checks."
     kind: str = "classification"
@@ -112,8 +113,8 @@ class Session:
         {"pause": self.pause, "resume": self.resume, "stop": self.stop}[cmd]()
 
     def _control(self):
-        "Handle pending pause/stop requests (between steps)."
-        if self.world_size > 1: return self._control_ddp()
+        "Handle pending pause/stop requests (between steps); under DDP they wait for `_check`, which all ranks reach together."
+        if self.world_size > 1: return
         if self._stop_req: raise _Stop()
         if self._pause_req:
             t0 = time.perf_counter(); self._set_status("paused")
@@ -137,8 +138,10 @@ class Session:
             self._set_status("running")
 
     def _sync_flags(self):
-        f = torch.tensor([float(self._stop_req), float(self._pause_req)] if self.rank == 0 else [0.0, 0.0])
-        torch.distributed.all_reduce(f, op=torch.distributed.ReduceOp.MAX) # gloo-friendly: flags live on the CPU
+        f = torch.tensor([float(self._stop_req), float(self._pause_req)] if self.rank == 0 else [0.0, 0.0],
+                         device=self.device) # the device the backend expects (CPU for gloo, CUDA for NCCL)
+        torch.distributed.all_reduce(f, op=torch.distributed.ReduceOp.MAX)
+        f = f.tolist()
         return bool(f[0]), bool(f[1])
 
     # --- monitors -----------------------------------------------------------------------------------------------
@@ -343,7 +346,7 @@ class Run(Session):
         self.steps_per_epoch = len(self.loader)
         self._thread: threading.Thread|None = None
 
-# %% ../nbs/24_train.ipynb #ae3e8636
+# %% ../nbs/24_train.ipynb #a452c003
 def _batches_for_rank(loader, rank, world, bs):
     "Each rank's contiguous share of every global batch (the global order is the same on all ranks: same seed)."
     for x, y in loader: yield x[rank * bs:(rank + 1) * bs], y[rank * bs:(rank + 1) * bs]
@@ -398,8 +401,8 @@ def _main(self:Run):
 @patch
 def _record_checksums(self:Run):
     "Under DDP: every rank's parameter checksum, gathered into the config (they must agree)."
-    with torch.no_grad(): s = torch.stack([p.detach().double().sum() for p in self.parameters()]).sum().reshape(1).cpu()
-    out = [torch.zeros(1, dtype=torch.float64) for _ in range(self.world_size)]
+    with torch.no_grad(): s = torch.stack([p.detach().double().sum() for p in self.parameters()]).sum().reshape(1)
+    out = [torch.zeros(1, dtype=torch.float64, device=s.device) for _ in range(self.world_size)]
     torch.distributed.all_gather(out, s)
     if self.store is not None: self.store.update_config(self.id, param_checksums=[float(t) for t in out])
 

@@ -55,3 +55,39 @@ def test_ddp_two_ranks_agree_and_match_one_process(tmp_path):
     # accuracy on the whole test set (a multiple of 1/len(test set))
     acc = c["test/acc"][1][0] * len(ds.x_test)
     assert abs(acc - round(acc)) < 1e-3
+
+
+def test_ddp_run_obeys_pause_resume_stop_from_the_store(tmp_path):
+    "Commands reach rank 0 through the store; every rank follows (a flag all-reduce), so DDP never deadlocks."
+    import time
+    path = tmp_path / "ctl.sqlite"
+    RunStore(path)
+    p = subprocess.Popen(TORCHRUN + ["--standalone", "--nproc_per_node=2", "-m", "lossviz.cli", "train", "--no-progress",
+                                     "--epochs", "3000", "--batch-size", "32", "--every", "2", "--store", str(path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
+    def wait_for(pred, what, timeout=180):
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            if pred(): return
+            assert p.poll() is None, f"torchrun ended before {what}: {p.stderr.read()[-3000:]}"
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+    s = RunStore(path)
+    try:
+        wait_for(lambda: s.runs() and s.runs()[0]["step"] >= 6, "some steps")
+        rid = s.runs()[0]["id"]
+        s.send(rid, "pause")
+        wait_for(lambda: s.run(rid)["status"] == "paused", "paused")
+        s0 = s.run(rid)["step"]; time.sleep(1.0)
+        assert s.run(rid)["step"] == s0
+        s.send(rid, "resume")
+        wait_for(lambda: s.run(rid)["status"] == "running" and s.run(rid)["step"] > s0 + 4, "resumed")
+        s.send(rid, "stop")
+        assert p.wait(120) == 0, p.stderr.read()[-3000:]
+    finally:
+        if p.poll() is None:
+            import signal; os.killpg(p.pid, signal.SIGKILL); p.wait(30)
+    r = s.run(rid)
+    assert r["status"] == "stopped" and len(s.runs()) == 1
+    sums = r["config"]["param_checksums"]
+    assert len(sums) == 2 and sums[0] == pytest.approx(sums[1], rel=0, abs=1e-9)
