@@ -22,6 +22,13 @@ def store(store_path):
     return RunStore(store_path)
 
 
+def _until(pred, timeout=60, what="condition"):
+    t_end = time.time() + timeout
+    while not pred():
+        assert time.time() < t_end, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
 def _plain(ds, epochs, seed=0, lr=0.05, bs=64, every=1):
     "An independent plain loop: the per-step losses, grad norms and the final model."
     torch.manual_seed(seed)
@@ -131,15 +138,13 @@ def test_start_returns_at_once_and_statuses(digits, store):
     t0 = time.perf_counter(); run.start(); dt = time.perf_counter() - t0
     assert run.status == "running"
     assert dt < 5   # generous: it returned long before 300 epochs could finish
-    while run.global_step < 3: time.sleep(0.005)
+    _until(lambda: run.global_step >= 3, what="3 steps")
     run.pause()
-    t_end = time.time() + 30
-    while run.status != "paused" and time.time() < t_end: time.sleep(0.01)
-    assert run.status == "paused"
+    _until(lambda: run.status == "paused", 30, "paused")
     s = run.global_step; time.sleep(0.3); assert run.global_step == s
     run.flush(); assert store.run(run.id)["status"] == "paused"
     run.resume()
-    while run.global_step < s + 3: time.sleep(0.005)
+    _until(lambda: run.global_step >= s + 3, what="3 more steps")
     run.stop()
     assert run.wait(30) == "stopped" and run.done
     assert store.run(run.id)["status"] == "stopped"
