@@ -55,7 +55,7 @@ def overrides(monitor:Monitor, hook:str) -> bool:
     "Whether `monitor` implements `hook` (the run skips hooks nobody implements, so an unused hook costs nothing)."
     return getattr(type(monitor), hook, None) is not getattr(Monitor, hook)
 
-# %% ../nbs/23_monitors.ipynb #11b0cf50
+# %% ../nbs/23_monitors.ipynb #a37908bb
 class TrainMetrics(Monitor):
     "Running train loss and accuracy over the last `every` steps: `train/loss`, `train/acc`."
     name = "train"
@@ -69,15 +69,16 @@ class TrainMetrics(Monitor):
 
     def on_step(self, run, step, batch, out):
         if not self.losses: return None
-        dev = self.losses[0].device
-        n = torch.tensor(self.ns, dtype=torch.float32, device=dev)
-        has_acc = len(self.logits) == len(self.losses)
-        parts = [torch.stack(self.losses).float().dot(n)] # sum of loss * batch size
-        parts.append(torch.cat(self.logits).argmax(1).eq_(torch.cat(self.targets)).sum().float() if has_acc
-                     else torch.zeros((), device=dev))
-        parts.append(n.sum())
-        tot = run.all_reduce(torch.stack(parts))
+        ns, has_acc = self.ns, len(self.logits) == len(self.losses)
+        losses = torch.stack(self.losses).float()
+        correct = torch.cat(self.logits).argmax(1).eq_(torch.cat(self.targets)).sum() if has_acc else None
         self._reset()
+        if run.world_size == 1: # a few kernels; the sample count is known on the host
+            total = float(sum(ns))
+            loss = losses.mean() if min(ns) == max(ns) else losses.dot(torch.tensor(ns, dtype=losses.dtype, device=losses.device)) / total
+            return {"train/loss": loss, "train/acc": correct / total} if has_acc else {"train/loss": loss}
+        n = torch.tensor(ns, dtype=losses.dtype, device=losses.device) # DDP: sums of moments, merged across ranks
+        tot = run.all_reduce(torch.stack([losses.dot(n), correct.float() if has_acc else n.sum() * 0, n.sum()]))
         out = {"train/loss": tot[0] / tot[2]}
         if has_acc: out["train/acc"] = tot[1] / tot[2]
         return out

@@ -53,7 +53,7 @@ class _NullWriter:
     def flush(self, *a, **k): return True
     def close(self, *a, **k): pass
 
-# %% ../nbs/24_train.ipynb #ffa52f9e
+# %% ../nbs/24_train.ipynb #06cca0d8
 class Session:
     "The engine under `Run` and `track`: monitors, writer, status, pause/resume/stop and divergence checks."
     kind: str = "classification"
@@ -195,10 +195,10 @@ class Session:
         "Raise `Diverged` if a loss in the window is not finite; under DDP also follow rank 0's flags."
         if self._window:
             w = torch.stack(self._window); self._window = []
-            bad = ~torch.isfinite(w)
-            if self.world_size > 1: bad_any = bool(self.all_reduce(bad.any().float().reshape(1)).item())
-            else: bad_any = bool(bad.any())
-            if bad_any:
+            s = w.sum().reshape(1) # finite iff every loss is (an overflow to inf counts as divergence too)
+            if self.world_size > 1: s = self.all_reduce(s)
+            if not math.isfinite(s.item()):
+                bad = ~torch.isfinite(w)
                 i = int(bad.nonzero()[0, 0]) if bad.any() else len(w) - 1
                 raise Diverged(self.global_step - len(w) + 1 + i, float(w[i]))
         if self.world_size > 1: self._control_ddp()
