@@ -107,7 +107,7 @@ def plot_points(page) -> int:
     return sum(page.evaluate(PLOT_POINTS_JS))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # per module: while open, sync Playwright leaves an asyncio loop marked running in this thread
 def browser():
     "One headless Chromium for the whole browser tier."
     exe = chromium_path()
