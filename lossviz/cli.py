@@ -111,8 +111,16 @@ class ProgressBar(Monitor):
     def on_end(self, run): self.bar.close()
     def config(self): return {} # not a measurement: left out of the stored config
 
-# %% ../nbs/33_cli.ipynb #05fac97b
+# %% ../nbs/33_cli.ipynb #5597d2cb
 def _fmt(v): return "-" if v is None else f"{v:.4f}"
+
+def _sigterm_as_interrupt():
+    "Make SIGTERM raise KeyboardInterrupt (main thread only); returns a function that puts the old handler back."
+    import signal, threading
+    if threading.current_thread() is not threading.main_thread(): return lambda: None
+    def handler(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
+    old = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, old)
 
 def cmd_train(a) -> int:
     "Run `lossviz train` with parsed arguments `a`; returns the exit code."
@@ -133,13 +141,15 @@ def cmd_train(a) -> int:
     if lead: print(f"lossviz: run {run.id} ({run.name}) on {run.device}: {a.dataset}, {a.model}, {a.loss}, "
                    f"{a.optimizer} lr={run.config['optimizer']['lr']:g}, {a.epochs} epochs; store {run.store.path}", flush=True)
     t0 = time.perf_counter()
+    restore = _sigterm_as_interrupt() # `kill` (and torchrun tearing down) ends the run as stopped, like Ctrl-C
     try: run.run_sync()
     except KeyboardInterrupt:
-        if lead: print(f"\nlossviz: run {run.id} stopped (Ctrl-C) at step {run.global_step}", file=sys.stderr)
+        if lead: print(f"\nlossviz: run {run.id} stopped (interrupted) at step {run.global_step}", file=sys.stderr)
         return 130
     except Exception as e:
         if lead: print(f"lossviz: run {run.id} failed: {type(e).__name__}: {e} (traceback stored in the run)", file=sys.stderr)
         return 1
+    finally: restore()
     dt = time.perf_counter() - t0
     if run.status == "diverged":
         if lead: print(f"lossviz: run {run.id} diverged: {run.error}", file=sys.stderr)

@@ -121,3 +121,19 @@ def test_pause_resume_stop_from_another_process(tmp_path):
     r = ctl.run(rid)
     assert r["status"] == "stopped" and r["ended"] is not None and r["step"] < 2000 * 23
     assert "stopped" in p.stdout.read()
+
+
+def test_sigterm_ends_the_run_as_stopped(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    RunStore(path)
+    p = _train(path, "--epochs", "2000")
+    try:
+        s = RunStore(path)
+        rid = _wait_for(lambda: _first_run(s), what="the run row", proc=p)
+        _wait_for(lambda: s.run(rid)["step"] >= 5, what="some steps", proc=p)
+        os.kill(p.pid, signal.SIGTERM)
+        assert p.wait(60) == 130
+    finally:
+        if p.poll() is None: os.killpg(p.pid, signal.SIGKILL); p.wait(30)
+    r = s.run(rid)
+    assert r["status"] == "stopped" and r["stored_status"] == "stopped" and r["ended"] is not None
