@@ -248,7 +248,7 @@ def _int(v, name, low=1):
         raise ValueError(f"{name}: expected an int >= {low}, got {v!r}")
     return v
 
-# %% ../nbs/24_train.ipynb #4ac6c97b
+# %% ../nbs/24_train.ipynb #d5483702
 class Run(Session):
     "One training job that streams its monitors into the run store; `start()` trains in a background thread."
     def __init__(self,
@@ -263,7 +263,7 @@ class Run(Session):
                  epochs:int=10, # passes over the training set
                  batch_size:int=64, # samples per step (per rank under DDP)
                  device:str|torch.device="auto", # "auto", "cpu", "cuda", ...
-                 monitors:Any="default", # "default", None, monitor objects or names (see `resolve_monitors`)
+                 monitors:Any="default", # "default" (for pair/proxy losses also "gpw" and "retrieval"), None, monitor objects or names
                  store:RunStore|str|None=None, # where to record: a `RunStore`, a path, None for the default, False for nowhere
                  name:str|None=None, # a human name; None: "run-<id>"
                  seed:int=0, # seeds initialisation, batch order and dropout
@@ -342,6 +342,9 @@ class Run(Session):
                                 "weight_decay": weight_decay},
                   "epochs": epochs, "batch_size": batch_size, "seed": seed, "device": str(dev), "world_size": world,
                   "m_per_class": m_per_class, "steps_per_epoch": len(self.loader), "versions": _versions()}
+        if kind != "classification" and isinstance(monitors, str) and monitors == "default":
+            from lossviz.monitors_gpw import PAIR_DEFAULT  # metric learning: pair-weight summaries and retrieval metrics too
+            monitors = list(PAIR_DEFAULT)
         self._init_session(net, monitors, store, name, every, config, dev)
         self.steps_per_epoch = len(self.loader)
         self._thread: threading.Thread|None = None
