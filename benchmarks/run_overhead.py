@@ -1,6 +1,7 @@
 """What does a live `Run` cost over a plain torch loop?
 
-The same training (digits, mlp, SGD, same seed, same batches, same loss) is timed three ways in one process,
+The same training (digits, mlp, SGD, same seed, same batches, the same cross-entropy: `F.cross_entropy` in the plain
+loops, the registry's `cross_entropy` in the Run) is timed three ways in one process,
 alternated, several repeats:
 
   plain       a bare torch loop: forward, loss, backward, step; nothing else
@@ -18,7 +19,7 @@ import argparse, gc, statistics, tempfile, time
 from pathlib import Path
 import torch
 
-from lossviz import data as D, models as M, losses as L
+from lossviz import data as D, models as M
 from lossviz.core import pick_device, seed_everything
 from lossviz.store import RunStore
 from lossviz.train import Run
@@ -33,7 +34,7 @@ def plain(ds, dev, epochs, batch_size, lr, seed, evaluate, hidden):
     seed_everything(seed)
     net = M.get("mlp", data=ds, seed=seed, hidden=hidden).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
-    ce = L.get("cross_entropy")
+    ce = torch.nn.functional.cross_entropy # plain torch: no lossviz in this loop but the batches
     loader = D.batches(ds.x_train, ds.y_train, batch_size, shuffle=True, seed=seed)
     seed_everything(seed)
     for _ in range(epochs):
