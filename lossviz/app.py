@@ -217,7 +217,7 @@ def dashboard(store=None, # a `RunStore`, a path, or None for the default file (
                           margin=(8, 12, 0, 12))
     return pn.Column(header, tabs, sizing_mode="stretch_width")
 
-# %% ../nbs/32_app.ipynb #42d6f965
+# %% ../nbs/32_app.ipynb #997c79ce
 def _origins(address:str, port:int) -> list[str]:
     "The websocket origins to accept: the address served on (and localhost); anything when bound to all interfaces."
     if address in ("0.0.0.0", "::", ""): return ["*"]
@@ -251,6 +251,9 @@ def serve(address:str="127.0.0.1", # interface to listen on (127.0.0.1: this mac
     from lossviz.store import as_store
     check_range(port, "port", 0, 65535, integer=True)
     store = as_store(store)
+    # Import what pages and runs share before any thread starts: plotly takes pandas from `sys.modules`, and a pandas
+    # still being imported by another thread there is half-initialised ("has no attribute 'Series'").
+    import pandas, plotly.graph_objects # noqa: F401
     if default_run: start_default_run(store)
     else: threading.Thread(target=_warm_up, daemon=True, name="lossviz-warm-up").start()
     server = pn.serve({"/": lambda: dashboard(store)}, address=address, port=int(port), show=show, title="lossviz",
