@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['pick_device', 'seed_everything', 'check_tensor', 'check_finite', 'check_labels', 'check_choice', 'check_range',
-           'HParam']
+__all__ = ['RUN_STATUSES', 'ACTIVE_STATUSES', 'FINAL_STATUSES', 'ARTIFACT_KINDS', 'pick_device', 'seed_everything',
+           'check_tensor', 'check_finite', 'check_labels', 'check_choice', 'check_range', 'HParam',
+           'check_artifact_kind']
 
 # %% ../nbs/00_core.ipynb #0d0316d0
 def pick_device(device:str|torch.device="auto", # "auto", "cpu", "cuda", "cuda:1", "mps" or a `torch.device`
@@ -174,3 +175,24 @@ class HParam:
             if not isinstance(value, bool): raise ValueError(f"{name}: expected True or False, got {value!r}")
             return value
         return check_range(value, name, self.low, self.high, integer=self.integer)
+
+# %% ../nbs/00_core.ipynb #90cb0192
+RUN_STATUSES = ("created", "running", "paused", "finished", "stopped", "failed", "diverged", "interrupted")
+ACTIVE_STATUSES = ("running", "paused") # a run in one of these needs a live heartbeat; a stale one reads `interrupted`
+FINAL_STATUSES = ("finished", "stopped", "failed", "diverged", "interrupted") # a run in one of these will not change again
+
+# %% ../nbs/00_core.ipynb #e0dbaeb7
+ARTIFACT_KINDS = {
+    "pair_weights": "a sample of (similarity, pair weight) from one batch, with per-anchor summaries (GPW monitor)",
+    "checkpoint": "the model's weights (a flat float vector) at a step, for trajectories",
+    "landscape_slice": "a loss slice around the current weights along fixed directions (landscape monitor)",
+    "landscape_surface": "a loss/accuracy grid on a plane of directions (`landscape.surface`), resumable",
+    "class_means": "class means, global mean and classifier rows of the last layer (collapse monitor)",
+    "reliability": "a reliability table: bin edges, confidence, accuracy and count (calibration monitor)",
+    "start_request": "a run configuration a view asked the server to start",
+}
+
+def check_artifact_kind(kind:str, # the artifact kind to check
+                       ) -> str:
+    "Return `kind` if it is one of `ARTIFACT_KINDS`, else raise a `ValueError` listing them."
+    return check_choice(kind, "kind", tuple(ARTIFACT_KINDS))
