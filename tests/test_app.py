@@ -3,6 +3,7 @@ import os, subprocess, sys, time, urllib.request
 import pytest
 from lossviz.store import RunStore
 from lossviz import app
+import lossviz.app.core
 from lossviz.app import RunsPage, dashboard, runs_rows, start_default_run, _origins
 
 
@@ -83,18 +84,18 @@ def test_dashboard_pages_and_origins(tmp_path):
 
 
 def test_panel_serve_of_the_module_builds_the_dashboard(tmp_path):
-    "`panel serve lossviz/app.py` runs the module as a Bokeh app and serves the same dashboard."
+    "`panel serve lossviz/app/core.py` runs the module as a Bokeh app and serves the same dashboard."
     import socket
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
     env = {**os.environ, "LOSSVIZ_STORE": str(tmp_path / "runs.sqlite")}
-    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "panel"), "serve", app.__file__, "--address", "127.0.0.1",
+    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "panel"), "serve", app.core.__file__, "--address", "127.0.0.1",
                              "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         body, t0 = None, time.monotonic()
         while body is None:
             assert proc.poll() is None and time.monotonic() - t0 < 90, proc.stdout.read().decode() if proc.poll() is not None else "timeout"
-            try: body = urllib.request.urlopen(f"http://127.0.0.1:{port}/app", timeout=30).read().decode()
+            try: body = urllib.request.urlopen(f"http://127.0.0.1:{port}/core", timeout=30).read().decode()
             except OSError: time.sleep(0.3)
         assert "<title>lossviz</title>" in body # the module ran to its `.servable(title="lossviz")`
         assert (tmp_path / "runs.sqlite").exists()
