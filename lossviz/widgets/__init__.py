@@ -1,18 +1,24 @@
-"""Jupyter explorers: ipywidgets controls + plotly FigureWidgets updated in place (hand-written; modules generated from nbs/).
+"""The Jupyter front end: one generic view (`JupyterView`) that renders any explorer of `lossviz.explorers`
+(hand-written; lossviz/widgets/jupyter.py is generated from nbs/32_widgets.ipynb).
 
-Names resolve on first use, so `import lossviz.widgets` does not pull in plotly or ipywidgets until an explorer is asked for."""
+`from lossviz.widgets import LossExplorer, GPWExplorer, RunMonitor` gives the explorers themselves (displaying one in
+Jupyter shows its `JupyterView`; `.panel()` gives the Panel view). Names resolve on first use, so `import lossviz.widgets`
+pulls in neither plotly nor ipywidgets until something is asked for."""
 import importlib
 
 _WHERE = {  # public name -> submodule of lossviz.widgets that defines it
-    "RunMonitor": "runs",
-    "LossExplorer": "losses",
-    "GPWExplorer": "gpw",
+    "JupyterView": "jupyter", "jupyter_view": "jupyter", "PlotWidget": "jupyter", "PlotlyJS": "jupyter",
+    "Poller": "jupyter", "control_widget": "jupyter",
 }
 
 
 def __getattr__(name):
     if name in _WHERE: return getattr(importlib.import_module(f"lossviz.widgets.{_WHERE[name]}"), name)
+    import lossviz.explorers as E # every registered explorer is importable from here too
+    if name in E._WHERE or name in E._BASE: return getattr(E, name)
     raise AttributeError(f"module 'lossviz.widgets' has no attribute {name!r}")
 
 
-def __dir__(): return sorted(list(globals()) + list(_WHERE))
+def __dir__():
+    import lossviz.explorers as E
+    return sorted(list(globals()) + list(_WHERE) + list(E._WHERE))
