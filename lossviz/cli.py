@@ -8,7 +8,8 @@ import argparse, builtins, json, os, sys, time
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['parse_value', 'parse_params', 'parser', 'UsageError', 'ProgressBar', 'cmd_train', 'cmd_runs', 'cmd_serve', 'main']
+__all__ = ['parse_value', 'parse_params', 'parser', 'UsageError', 'open_store', 'ProgressBar', 'cmd_train', 'cmd_runs',
+           'cmd_serve', 'main']
 
 # %% ../nbs/34_cli.ipynb #6d4d6d70
 def parse_value(text:str): # "2", "0.5", "true", "none", "1e-3", anything else stays a string
@@ -32,7 +33,7 @@ def parse_params(items:Sequence[str]|None, # ["gamma=2", "alpha=0.25"]
         out[key.strip()] = parse_value(val)
     return out
 
-# %% ../nbs/34_cli.ipynb #dd827b20
+# %% ../nbs/34_cli.ipynb #49f7302c
 def parser() -> argparse.ArgumentParser:
     "The `lossviz` argument parser."
     p = argparse.ArgumentParser(prog="lossviz", description="lossviz: see what a loss function does.")
@@ -46,7 +47,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--model-param", action="append", metavar="KEY=VALUE", help="a model argument, e.g. head=cosine (repeatable)")
     t.add_argument("--loss", default="cross_entropy", help="loss name from the zoo (default: cross_entropy)")
     t.add_argument("--loss-param", action="append", metavar="KEY=VALUE", help="a loss hyperparameter, e.g. gamma=2 (repeatable)")
-    t.add_argument("--optimizer", default="sgd", help="sgd (momentum 0.9), adam or adamw (default: sgd)")
+    t.add_argument("--optimizer", default="sgd", help="sgd (momentum 0.9), adam, adamw or sam (sharpness-aware SGD) (default: sgd)")
+    t.add_argument("--sam-rho", type=float, default=0.05, help="SAM's neighbourhood radius rho (default: 0.05)")
+    t.add_argument("--amp", default=None, help="mixed precision of the forward pass: bf16 (default: off)")
     t.add_argument("--epochs", type=int, default=10, help="passes over the training set (default: 10)")
     t.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05 for sgd, 1e-3 for adam/adamw)")
     t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
@@ -56,7 +59,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     t.add_argument("--store", default=None, help="run store file (default: $LOSSVIZ_STORE or ./lossviz-runs/runs.sqlite)")
     t.add_argument("--name", default=None, help="a name for the run")
-    t.add_argument("--monitor", action="append", metavar="NAME", help="monitors (default: default); repeatable")
+    t.add_argument("--monitor", action="append", metavar="NAME", help="monitors by name, repeatable: default (the loss kind's set), none, or any of lossviz.monitors (default: default)")
     t.add_argument("--every", type=int, default=None, help="steps between monitor readings (default: 10)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = sub.add_parser("runs", help="list the runs in the store")
@@ -70,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--show", action="store_true", help="open a browser tab")
     return p
 
-# %% ../nbs/34_cli.ipynb #d71e1a73
+# %% ../nbs/34_cli.ipynb #2707d883
 class UsageError(ValueError):
     "Bad command-line input: printed as one line, exit code 2."
 
@@ -85,7 +88,22 @@ def _check_names(a):
     from lossviz.monitors import monitor_names
     for m in a.monitor or []:
         if m not in monitor_names(): raise UsageError(f"--monitor: unknown monitor {m!r}; valid: {', '.join(monitor_names())}")
-    if a.optimizer not in ("sgd", "adam", "adamw"): raise UsageError(f"--optimizer: unknown optimizer {a.optimizer!r}; valid: sgd, adam, adamw")
+    from lossviz.train import _OPTIMIZERS, AMP_DTYPES
+    if a.optimizer not in _OPTIMIZERS: raise UsageError(f"--optimizer: unknown optimizer {a.optimizer!r}; valid: {', '.join(_OPTIMIZERS)}")
+    if a.amp is not None and a.amp not in AMP_DTYPES: raise UsageError(f"--amp: unknown precision {a.amp!r}; valid: {', '.join(AMP_DTYPES)}")
+    for flag, v, low in (("--every", a.every, 1), ("--epochs", a.epochs, 1), ("--batch-size", a.batch_size, 1), ("--seed", a.seed, 0)):
+        if v is not None and v < low: raise UsageError(f"{flag}: expected an integer >= {low}, got {v}")
+    if a.lr is not None and not a.lr > 0: raise UsageError(f"--lr: expected a positive learning rate, got {a.lr:g}")
+    if not a.sam_rho > 0: raise UsageError(f"--sam-rho: expected a positive radius, got {a.sam_rho:g}")
+
+def open_store(path:str|None, # the --store value (None: $LOSSVIZ_STORE or ./lossviz-runs/runs.sqlite)
+               readonly:bool|None=None, # as for `RunStore`
+              ):
+    "A `RunStore` for a command, or a `UsageError` naming `--store` and the path (directory, corrupt or foreign file)."
+    from lossviz.store import RunStore, StoreError
+    try: return RunStore(path, readonly=readonly) if path else RunStore(readonly=readonly)
+    except StoreError as e: raise UsageError(f"--store: {e}") from None
+    except OSError as e: raise UsageError(f"--store: {path or 'the default store'}: {e.strerror or e}") from None
 
 # %% ../nbs/34_cli.ipynb #f8506a70
 from .monitors.core import Monitor
@@ -111,8 +129,12 @@ class ProgressBar(Monitor):
     def on_end(self, run): self.bar.close()
     def config(self): return {} # not a measurement: left out of the stored config
 
-# %% ../nbs/34_cli.ipynb #5597d2cb
+# %% ../nbs/34_cli.ipynb #c8a9e218
 def _fmt(v): return "-" if v is None else f"{v:.4f}"
+
+_FLAGS = {n: "--" + n.replace("_", "-") for n in ("batch_size", "lr", "epochs", "every", "momentum", "weight_decay", "seed",
+                                                   "amp", "sam_rho", "optimizer", "device", "model", "loss")}
+_FLAGS.update(data="--dataset", loss_params="--loss-param", model_params="--model-param", data_params="--data-param")
 
 def _sigterm_as_interrupt():
     "Make SIGTERM raise KeyboardInterrupt (main thread only); returns a function that puts the old handler back."
@@ -129,14 +151,18 @@ def cmd_train(a) -> int:
     _check_names(a)
     monitors = list(a.monitor or ["default"])
     bar = ProgressBar(every=a.every or 10, disable=a.no_progress)
+    store = open_store(a.store)
     try:
         loss_params = parse_params(a.loss_param)
         run = Run(a.model, a.dataset, loss=a.loss, loss_params=loss_params, optimizer=a.optimizer, lr=a.lr,
                   momentum=a.momentum, weight_decay=a.weight_decay, epochs=a.epochs, batch_size=a.batch_size,
-                  device=a.device, monitors=monitors + [bar], store=a.store if a.store else None, name=a.name, seed=a.seed,
+                  device=a.device, monitors=monitors + [bar], store=store, name=a.name, seed=a.seed,
                   model_params=parse_params(a.model_param, "--model-param"),
-                  data_params=parse_params(a.data_param, "--data-param"), every=a.every)
-    except (ValueError, TypeError) as e: raise UsageError(str(e)) from None
+                  data_params=parse_params(a.data_param, "--data-param"), every=a.every, amp=a.amp, sam_rho=a.sam_rho)
+    except (ValueError, TypeError) as e:
+        msg = str(e); arg, sep, rest = msg.partition(":")
+        if sep and arg.strip() in _FLAGS: msg = f"{_FLAGS[arg.strip()]}:{rest}" # name the flag, not the Python argument
+        raise UsageError(msg.replace("\n", " ")) from None
     lead = run.rank == 0
     if lead: print(f"lossviz: run {run.id} ({run.name}) on {run.device}: {a.dataset}, {a.model}, {a.loss}, "
                    f"{a.optimizer} lr={run.config['optimizer']['lr']:g}, {a.epochs} epochs; store {run.store.path}", flush=True)
@@ -151,8 +177,12 @@ def cmd_train(a) -> int:
         return 1
     finally: restore()
     dt = time.perf_counter() - t0
+    if run.store_error is not None: return 1 # already said on stderr: the store could not be written
     if run.status == "diverged":
         if lead: print(f"lossviz: run {run.id} diverged: {run.error}", file=sys.stderr)
+        return 1
+    if run.status == "failed":
+        if lead and "could not write to the run store" not in str(run.error): print(f"lossviz: run {run.id} failed: {run.error}", file=sys.stderr)
         return 1
     tr, te = run.evaluate("train"), run.evaluate("test")
     if lead:
@@ -162,17 +192,19 @@ def cmd_train(a) -> int:
     if run.world_size > 1 and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     return 0
 
-# %% ../nbs/34_cli.ipynb #a6b06d94
+# %% ../nbs/34_cli.ipynb #4486a64a
 def cmd_runs(a) -> int:
     "Print the runs in the store."
-    from lossviz.store import RunStore
-    store = RunStore(a.store) if a.store else RunStore()
-    runs = store.runs()
+    from lossviz.store import default_store_path
+    path = a.store or str(default_store_path())
+    if not os.path.exists(path): print(f"no runs in {path} (no store there yet)"); return 0
+    runs = open_store(a.store).runs() # read-only when this user may not write the file: listing still works
+    store_path = path
     if a.json:
         print(json.dumps([{k: r[k] for k in ("id", "name", "status", "created", "started", "ended", "step", "epoch",
                                              "summary", "device", "error")} for r in runs], indent=1))
         return 0
-    if not runs: print(f"no runs in {store.path}"); return 0
+    if not runs: print(f"no runs in {store_path}"); return 0
     rows = [("id", "name", "status", "created", "step", "epoch", "train loss", "test acc", "config")]
     for r in runs:
         s, c = r["summary"], r["config"]
@@ -183,9 +215,17 @@ def cmd_runs(a) -> int:
     for row in rows: print("  ".join(v.ljust(w[i]) for i, v in enumerate(row)).rstrip())
     return 0
 
-# %% ../nbs/34_cli.ipynb #85e9fa3d
+# %% ../nbs/34_cli.ipynb #c1c1c7fb
 def cmd_serve(a) -> int:
     "Serve the dashboard (blocks until Ctrl-C)."
+    import socket
+    if not 0 <= a.port <= 65535: raise UsageError(f"--port: expected 0..65535, got {a.port}")
+    if a.port:
+        with socket.socket(socket.AF_INET6 if ":" in a.address else socket.AF_INET) as sk:
+            try: sk.bind((a.address, a.port))
+            except OSError as e: raise UsageError(f"--port: cannot listen on {a.address}:{a.port}: {e.strerror or e}"
+                                                  + (" (already in use)" if e.errno == 98 else "")) from None
+    if a.store: open_store(a.store) # a bad --store is a one-line error before the server starts
     from lossviz import app
     try: app.serve(address=a.address, port=a.port, store=a.store, default_run=not a.no_default_run, show=a.show)
     except KeyboardInterrupt: return 0

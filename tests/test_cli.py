@@ -49,7 +49,13 @@ def test_store_from_environment(tmp_path):
     (["--loss", "focal", "--loss-param", "gamma=-5"], "gamma: expected a value in"),
     (["--optimizer", "lbfgs"], "--optimizer: unknown optimizer 'lbfgs'; valid: sgd, adam, adamw"),
     (["--monitor", "colapse"], "--monitor: unknown monitor 'colapse'"),
-    (["--epochs", "0"], "epochs: expected an int >= 1"),
+    (["--epochs", "0"], "--epochs: expected an integer >= 1, got 0"),
+    (["--every", "-3"], "--every: expected an integer >= 1, got -3"),
+    (["--batch-size", "0"], "--batch-size: expected an integer >= 1"),
+    (["--loss", "multi_similarity", "--batch-size", "7"], "--batch-size: a pair loss needs every batch to hold at least 2 classes"),
+    (["--loss", "contrastive", "--batch-size", "3"], "3 cannot be split"),
+    (["--amp", "fp16"], "--amp: unknown precision 'fp16'; valid: bf16"),
+    (["--lr", "-1"], "--lr: expected a positive learning rate"),
     (["--device", "cuda:7"] if not __import__("torch").cuda.is_available() else ["--device", "gpu"], "device"),
 ])
 def test_bad_input_is_one_clean_line_and_exit_2(tmp_path, capsys, args, message):
@@ -95,3 +101,78 @@ def test_python_dash_m(tmp_path):
     p = subprocess.run([sys.executable, "-m", "lossviz.cli", "runs", "--store", str(tmp_path / "m.sqlite")],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "no runs" in p.stdout
+
+
+def _one_line(capsys, code, *says):
+    err = capsys.readouterr().err
+    assert code == 2, err
+    for x in says: assert x in err, err
+    assert "Traceback" not in err and err.count("\n") == 1
+    return err
+
+
+def test_bad_stores_are_one_line_errors(tmp_path, capsys):
+    import sqlite3
+    corrupt = tmp_path / "corrupt.sqlite"; corrupt.write_bytes(b"\x00garbage" * 500)
+    _one_line(capsys, cli.main(["runs", "--store", str(corrupt)]), "--store", str(corrupt), "not an SQLite database")
+    _one_line(capsys, cli.main(["train", "--store", str(corrupt), "--no-progress"]), "--store", "not an SQLite database")
+    _one_line(capsys, cli.main(["runs", "--store", str(tmp_path)]), "--store", str(tmp_path), "is a directory")
+    _one_line(capsys, cli.main(["train", "--store", str(tmp_path), "--no-progress"]), "is a directory")
+    foreign = tmp_path / "notes.db"
+    con = sqlite3.connect(foreign); con.execute("CREATE TABLE notes (t TEXT)"); con.commit(); con.close()
+    before = foreign.read_bytes()
+    _one_line(capsys, cli.main(["runs", "--store", str(foreign)]), "not a lossviz run store", "notes")
+    _one_line(capsys, cli.main(["serve", "--port", "0", "--store", str(foreign)]), "--store", "not a lossviz run store")
+    assert foreign.read_bytes() == before and not Path(str(foreign) + "-wal").exists()     # left unchanged
+
+
+def test_serve_port_in_use_is_one_line(capsys):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0)); busy.listen(1); port = busy.getsockname()[1]
+        _one_line(capsys, cli.main(["serve", "--port", str(port)]), "--port", str(port), "in use")
+    _one_line(capsys, cli.main(["serve", "--port", "70000"]), "--port: expected 0..65535")
+
+
+def test_read_only_store_can_be_listed(tmp_path, capsys, monkeypatch):
+    db = tmp_path / "ro.sqlite"
+    s = RunStore(db); rid = s.create_run("kept"); s.set_status(rid, "finished"); s.close()
+    from lossviz import store as S
+    monkeypatch.setattr(S.os, "access", lambda path, mode: False)      # as a user without write permission (root writes anyway)
+    before = db.read_bytes()
+    assert cli.main(["runs", "--store", str(db)]) == 0
+    assert "kept" in capsys.readouterr().out and db.read_bytes() == before
+
+
+def test_cli_and_api_get_the_same_monitors(tmp_path):
+    "Same loss, same monitors: a pair loss from the CLI records pair weights and retrieval metrics, like Run(...)."
+    from lossviz.train import Run
+    db = tmp_path / "m.sqlite"
+    assert cli.main(["train", "--store", str(db), "--no-progress", "--dataset", "blobs", "--loss", "multi_similarity",
+                     "--batch-size", "32", "--epochs", "1"]) == 0
+    api = Run("mlp", "blobs", loss="multi_similarity", batch_size=32, epochs=1, store=db).run_sync()
+    runs = RunStore(db).runs()
+    names = [[m["name"] for m in r["config"]["monitors"]] for r in runs]
+    assert names[0] == names[1] and "gpw" in names[0] and "retrieval" in names[0]
+    assert "test/recall@1" in RunStore(db).keys(runs[0]["id"])
+    assert cli.main(["train", "--store", str(db), "--no-progress", "--monitor", "none", "--epochs", "1"]) == 0
+    assert cli.main(["train", "--store", str(db), "--no-progress", "--dataset", "blobs", "--loss", "triplet",
+                     "--batch-size", "32", "--monitor", "gpw", "--epochs", "1"]) == 0
+    r_none, r_gpw = RunStore(db).runs()[-2:]
+    assert r_none["config"]["monitors"] == [] and RunStore(db).keys(r_none["id"]) == []
+    assert [m["name"] for m in r_gpw["config"]["monitors"]] == ["gpw"]
+
+
+def test_pair_loss_divergence_exits_1(tmp_path, capsys):
+    code = cli.main(["train", "--store", str(tmp_path / "x.sqlite"), "--no-progress", "--dataset", "blobs",
+                     "--loss", "multi_similarity", "--batch-size", "32", "--lr", "1e30", "--epochs", "2"])
+    assert code == 1 and "diverged" in capsys.readouterr().err
+    assert RunStore(tmp_path / "x.sqlite").runs()[0]["status"] == "diverged"
+
+
+def test_sam_and_amp_from_the_cli(tmp_path):
+    db = tmp_path / "s.sqlite"
+    assert cli.main(["train", "--store", str(db), "--no-progress", "--optimizer", "sam", "--sam-rho", "0.1", "--amp", "bf16",
+                     "--epochs", "1"]) == 0
+    c = RunStore(db).runs()[0]["config"]
+    assert c["optimizer"]["name"] == "sam" and c["optimizer"]["rho"] == 0.1 and c["amp"] == "bf16"

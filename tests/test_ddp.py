@@ -7,7 +7,7 @@ import pytest
 from lossviz.data import load
 from lossviz.store import RunStore
 
-pytestmark = pytest.mark.ddp
+pytestmark = [pytest.mark.ddp, pytest.mark.slow]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
 

@@ -4,7 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lossviz.core import FINAL_STATUSES
 from lossviz.store import RunStore
+
+pytestmark = pytest.mark.slow   # subprocesses that train for seconds each
 
 LOSSVIZ = [sys.executable, "-m", "lossviz.cli"]
 
@@ -70,7 +73,7 @@ def test_sigkill_keeps_every_committed_step(tmp_path):
     np.testing.assert_array_equal(steps, np.arange(1, len(steps) + 1))   # no hole: whole batches or nothing
     # the dead run reads interrupted once its heartbeat is stale (1 s here), never running forever
     _wait_for(lambda: after.run(rid)["status"] == "interrupted", timeout=10, what="interrupted")
-    assert after.run(rid)["stored_status"] == "running"
+    assert after.run(rid)["stored_status"] == "interrupted"      # and written back, so every reader agrees
     assert after.runs(status="interrupted")[0]["id"] == rid
 
 
@@ -87,7 +90,7 @@ def test_follow_a_run_from_another_process(tmp_path):
         t, cur = reader.tail(rid, cur); polls += 1
         if "train/loss" in t.scalars: steps += t.scalars["train/loss"][0].tolist()
         statuses.append(t.status)
-        if t.status in ("finished", "failed", "stopped", "diverged"):
+        if t.status in FINAL_STATUSES:
             t, cur = reader.tail(rid, cur)
             if "train/loss" in t.scalars: steps += t.scalars["train/loss"][0].tolist()
             break

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from lossviz.store import (Artifact, RunStore, StoreWriter, as_store, SCHEMA_VERSION, STATUSES, default_store_path)
+from lossviz.store import (Artifact, RunStore, StoreWriter, StoreError, as_store, SCHEMA_VERSION, STATUSES, APPLICATION_ID,
+                           default_store_path)
+from lossviz import store as S
+from lossviz.core import RUN_STATUSES, ACTIVE_STATUSES, FINAL_STATUSES
 
 PY = sys.executable
 
@@ -27,7 +30,7 @@ def test_schema_and_wal(store_path):
     assert {"schema", "runs", "scalars", "artifacts", "commands"} <= tables
     assert s.schema_version == SCHEMA_VERSION
     con.execute("UPDATE schema SET version=?", (SCHEMA_VERSION + 1,)); con.commit(); con.close()
-    with pytest.raises(RuntimeError, match="newer than this lossviz"):
+    with pytest.raises(StoreError, match="newer than this lossviz"):
         RunStore(store_path)
 
 
@@ -126,8 +129,8 @@ def test_heartbeat_staleness(store_path, monkeypatch):
     assert s.run(rid)["status"] == "running"
     monkeypatch.setenv("LOSSVIZ_HEARTBEAT_TIMEOUT", "0.2")
     time.sleep(0.3)
-    assert s.run(rid)["status"] == "interrupted" and s.run(rid)["stored_status"] == "running"
-    s.heartbeat(rid, step=3)
+    assert s.run(rid)["status"] == "interrupted" and s.run(rid)["stored_status"] == "interrupted"   # written back
+    s.set_status(rid, "running"); s.heartbeat(rid, step=3)
     assert s.run(rid)["status"] == "running" and s.run(rid)["step"] == 3
     s.set_status(rid, "finished"); time.sleep(0.3)
     assert s.run(rid)["status"] == "finished"     # final statuses never go stale
@@ -204,3 +207,96 @@ def test_two_writer_processes_and_a_reader(tmp_path):
     assert [x["name"] for x in s.runs()] == ["one", "two"]
     for x in s.runs():
         np.testing.assert_array_equal(s.scalars(x["id"])["v"][0], np.arange(1, 3001))
+
+
+def test_one_definition_of_statuses():
+    assert S.STATUSES is RUN_STATUSES and S.ACTIVE is ACTIVE_STATUSES and S.FINAL is FINAL_STATUSES
+    import lossviz.train as T
+    assert "interrupted" in RUN_STATUSES and set(FINAL_STATUSES) | set(ACTIVE_STATUSES) | {"created"} == set(RUN_STATUSES)
+
+
+def test_refuses_a_foreign_sqlite_file_without_changing_it(tmp_path):
+    p = tmp_path / "app.db"
+    con = sqlite3.connect(p); con.execute("CREATE TABLE notes (t TEXT)"); con.execute("INSERT INTO notes VALUES ('x')"); con.commit(); con.close()
+    before = p.read_bytes()
+    with pytest.raises(StoreError, match="not a lossviz run store"):
+        RunStore(p)
+    assert p.read_bytes() == before and not (tmp_path / "app.db-wal").exists()
+    con = sqlite3.connect(p); con.execute(f"PRAGMA application_id = 1234"); con.commit(); con.close()
+    with pytest.raises(StoreError, match="application_id 0x4d2"):
+        RunStore(p)
+    empty = tmp_path / "empty.sqlite"; sqlite3.connect(empty).close()       # an empty SQLite file becomes a store
+    s = RunStore(empty)
+    assert sqlite3.connect(empty).execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+
+
+def test_adopts_a_store_written_before_the_application_id(store_path):
+    s = RunStore(store_path); rid = s.create_run("old"); s.close()
+    con = sqlite3.connect(store_path); con.execute("PRAGMA application_id = 0"); con.commit(); con.close()
+    assert RunStore(store_path).run(rid)["name"] == "old"
+
+
+def test_corrupt_file_and_directory_are_one_line_errors(tmp_path):
+    bad = tmp_path / "bad.sqlite"; bad.write_bytes(os.urandom(4096))
+    with pytest.raises(StoreError, match="is not an SQLite database") as e:
+        RunStore(bad)
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(StoreError, match="is a directory"):
+        RunStore(tmp_path)
+
+
+def test_read_only_store_lists_and_refuses_writes(store_path, monkeypatch):
+    s = RunStore(store_path); rid = s.create_run("r"); s.set_status(rid, "finished"); s.close()
+    before = store_path.read_bytes()
+    ro = RunStore(store_path, readonly=True)
+    assert [r["id"] for r in ro.runs()] == [rid] and ro.readonly
+    with pytest.raises(StoreError, match="read-only"):
+        ro.create_run("x")
+    with pytest.raises(StoreError, match="read-only"):
+        StoreWriter(ro, rid)
+    assert store_path.read_bytes() == before
+    monkeypatch.setattr(S.os, "access", lambda path, mode: False)   # a file this user may not write (root may write anything)
+    auto = RunStore(store_path)
+    assert auto.readonly and auto.runs()[0]["name"] == "r"
+
+
+def test_interrupted_is_written_back(store_path):
+    s = RunStore(store_path); rid = s.create_run(); s.set_status(rid, "running")
+    s._conn().execute("UPDATE runs SET heartbeat = heartbeat - 100 WHERE id=?", (rid,))
+    r = s.run(rid)
+    assert r["status"] == "interrupted"
+    raw = sqlite3.connect(store_path).execute("SELECT status, ended, error FROM runs WHERE id=?", (rid,)).fetchone()
+    assert raw[0] == "interrupted" and raw[1] is not None and "heartbeats" in raw[2]
+    s.heartbeat(rid)                     # a run that only looked dead and comes back keeps its "interrupted" from plain heartbeats
+    assert s.run(rid)["status"] == "interrupted"
+
+
+def test_heartbeat_survives_a_long_lock_wait(store_path, monkeypatch):
+    "A healthy run whose writer waits 3 s on another process's write lock still reads running (timeout 1 s)."
+    s = RunStore(store_path, heartbeat_timeout=1.0); rid = s.create_run()
+    w = StoreWriter(s, rid, flush_every=0.05, heartbeat_every=0.2); w.status("running"); assert w.flush()
+    blocker = sqlite3.connect(store_path, isolation_level=None); blocker.execute("BEGIN IMMEDIATE")   # holds the write lock
+    try:
+        w.scalars(1, {"x": 1.0})
+        t_end = time.time() + 3
+        while time.time() < t_end:
+            assert RunStore(store_path, heartbeat_timeout=1.0).run(rid)["status"] == "running"
+            time.sleep(0.2)
+    finally: blocker.execute("COMMIT"); blocker.close()
+    assert w.flush() and s.scalars(rid, "x")["x"][1].tolist() == [1.0]
+    w.status("finished"); w.close()
+    assert not (s.heartbeat_dir / str(rid)).exists()      # the file heartbeat is removed at the end
+
+
+def test_writer_failure_is_fatal_after_retries(store_path):
+    "A disk that fails (not a lock) sets writer.fatal; a lock wait does not."
+    s = RunStore(store_path); rid = s.create_run()
+    w = StoreWriter(s, rid, flush_every=0.02)
+    def boom(*a, **k): raise sqlite3.OperationalError("database or disk is full")
+    w._commit = boom
+    w.scalars(1, {"x": 1.0})
+    t_end = time.time() + 10
+    while w.fatal is None: assert time.time() < t_end; time.sleep(0.02)
+    assert "disk is full" in str(w.fatal) and w.flush(1)          # flush does not hang on rows that cannot be written
+    w.status("failed", "disk full"); w.close(5); assert w.final_error is not None    # not even the status could go in
+    assert S._lock_wait(sqlite3.OperationalError("database is locked")) and not S._lock_wait(sqlite3.OperationalError("disk I/O error"))

@@ -254,3 +254,143 @@ def test_track_obeys_a_stop_command_and_detects_nan(digits, store):
     with track(net, store=store, every=2) as t2:
         ok = [t2.step(torch.tensor(v)) for v in (1.0, float("nan"), 1.0, 1.0)]
     assert ok[-1] is False and t2.status == "diverged" and "at step 2" in store.run(t2.id)["error"]
+
+
+# --- honest runs (issue 14) -----------------------------------------------------------------------------------------
+
+def test_run_leaves_the_callers_rng_alone(digits, store):
+    torch.manual_seed(7); want = torch.rand(4)
+    torch.manual_seed(7)
+    r = Run("mlp", digits, loss="proxy_anchor", epochs=1, store=store, model_params={"dropout": 0.2})  # proxies are random too
+    r.run_sync()
+    assert torch.equal(torch.rand(4), want)
+
+
+def test_two_concurrent_runs_with_dropout_are_identical(digits, store):
+    "Same seed, dropout, two threads at once: identical curves (each run draws from its own generator)."
+    runs = [Run("mlp", digits, epochs=2, store=store, seed=5, model_params={"dropout": 0.5}) for _ in range(2)]
+    for r in runs: r.start()
+    for r in runs: assert r.wait(120) == "finished"
+    a, b = (r.scalars("train/loss")["train/loss"][1] for r in runs)
+    np.testing.assert_array_equal(a, b)
+    for p, q in zip(runs[0].model.parameters(), runs[1].model.parameters()): assert torch.equal(p, q)
+    alone = Run("mlp", digits, epochs=2, store=store, seed=5, model_params={"dropout": 0.5}).run_sync()
+    np.testing.assert_array_equal(alone.scalars("train/loss")["train/loss"][1], a)
+    assert all("forward" not in m.__dict__ for m in runs[0].model.modules())    # the model is handed back unpatched
+
+
+def test_pair_loss_with_non_finite_parameters_diverges(store):
+    r = Run("mlp", "blobs", loss="multi_similarity", lr=float("inf"), epochs=2, batch_size=32, store=store).run_sync()
+    assert r.status == "diverged"
+    row = store.run(r.id)
+    assert row["status"] == "diverged" and "non-finite" in row["error"] and "at step" in row["error"]
+
+
+def test_non_finite_outputs_diverge_whatever_the_loss(digits, store):
+    "A model whose outputs overflow while the loss stays finite (a loss that ignores the values)."
+    class Blow(nn.Module):
+        def __init__(self): super().__init__(); self.lin = nn.Linear(64, 10); self.calls = 0
+        def forward(self, x):
+            self.calls += 1
+            z = self.lin(x)
+            return z * float("inf") if self.calls > 12 else z
+    flat = lambda z, y: (z.nan_to_num(0.0) * 0).sum() + 1.0
+    r = Run(Blow(), digits, loss=flat, epochs=1, store=store, every=5).run_sync()
+    assert r.status == "diverged" and "model output" in str(r.error) and r.error.step == 15
+
+
+def test_impossible_pair_batches_are_refused_upfront(digits, store):
+    from lossviz.train import check_pair_batch
+    for bs in (7, 3, 1):
+        with pytest.raises(ValueError, match=f"batch_size: .*{bs} cannot be split"):
+            Run("mlp", digits, loss="multi_similarity", batch_size=bs, store=store)
+    with pytest.raises(ValueError, match="no negative pair"):
+        Run("mlp", digits, loss="contrastive", batch_size=16, m_per_class=16, store=store)
+    with pytest.raises(ValueError, match="m_per_class"):
+        Run("mlp", digits, loss="contrastive", batch_size=16, m_per_class=1, store=store)
+    assert check_pair_batch(6, 10) == 2 and check_pair_batch(64, 10) == 8
+    assert len(store.runs()) == 0                                # nothing was created
+
+
+def test_no_positive_pair_in_an_epoch_stops_a_tracked_run(store):
+    "A loop that feeds a pair loss batches of distinct labels: the run fails after the first epoch, with the reason."
+    net = nn.Linear(4, 3); msl = L.get("multi_similarity")
+    with track(net, store=store, kind="pair", loss_fn=msl, monitors=None) as t:
+        for _ in range(3):
+            e = net(torch.randn(5, 4)); loss = msl(e, torch.arange(5))
+            loss.backward(); t.step(loss, embeddings=e, targets=torch.arange(5))
+        assert t.epoch() is False
+    assert t.status == "failed" and "no positive pair" in store.run(t.id)["error"]
+
+
+def test_disk_full_ends_the_run_failed(digits, tmp_path, capfd):
+    "SQLite's page limit stands in for a full disk: the run stops, says why on stderr and, if it can, in the store."
+    class Tiny(RunStore):
+        def _conn(self):
+            c = super()._conn()
+            if threading.current_thread().name.startswith("lossviz-writer") and not getattr(self._local, "tiny", False):
+                c.execute(f"PRAGMA max_page_count = {c.execute('PRAGMA page_count').fetchone()[0] + 1}"); self._local.tiny = True
+            return c
+    s = Tiny(tmp_path / "runs.sqlite")
+    r = Run("mlp", digits, epochs=50, store=s, every=1).start()
+    assert r.wait(120) == "failed"
+    assert "could not write to the run store" in str(r.error) and "full" in str(r.error)
+    assert r.global_step < 50 * r.steps_per_epoch                 # it stopped, it did not train on regardless
+    assert "failed: could not write to the run store" in capfd.readouterr().err
+    row = RunStore(s.path).run(r.id)
+    assert (row["status"] == "failed" and "full" in row["error"]) or r.store_error is not None
+
+
+def test_sam_takes_the_gradient_at_the_perturbed_point(digits, store):
+    "One SAM step by hand (plain SGD, no momentum) equals the run's first update."
+    net = M.get("mlp", data=digits, seed=0); w0 = [p.detach().clone() for p in net.parameters()]
+    run = Run("mlp", digits, optimizer="sam", sam_rho=0.1, momentum=0.0, lr=0.1, epochs=1, store=store, monitors=None)
+    x, y = next(iter(D.batches(digits.x_train, digits.y_train, 64, seed=0)))
+    F.cross_entropy(net(x), y).backward()
+    g = torch.cat([p.grad.flatten() for p in net.parameters()]); scale = 0.1 / g.norm()
+    with torch.no_grad():
+        for p in net.parameters(): p.add_(p.grad * scale)
+    net.zero_grad(); F.cross_entropy(net(x), y).backward()
+    want = [w - 0.1 * p.grad for w, p in zip(w0, net.parameters())]
+    seen = {}
+    class Grab(Monitor):
+        def on_step(self, run, step, batch, out):
+            if step == 1: seen["w"] = [p.detach().clone() for p in run.model.parameters()]
+    run.monitors = [Grab(every=1)]
+    run.run_sync()
+    for a, b in zip(seen["w"], want): torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert store.run(run.id)["config"]["optimizer"] == {"name": "sam", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "rho": 0.1}
+
+
+def test_amp_bf16(digits, store):
+    r = Run("mlp", digits, amp="bf16", epochs=2, store=store).run_sync()
+    assert r.status == "finished" and store.run(r.id)["config"]["amp"] == "bf16" and r.summary()["test/acc"] > 0.8
+    with pytest.raises(ValueError, match="amp: expected one of 'bf16'"):
+        Run("mlp", digits, amp="fp16", store=store)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_no_host_sync_inside_the_training_steps(tmp_path):
+    "torch.cuda.set_sync_debug_mode('error') from the 2nd step to the last: any sync in the steps raises -> the run fails."
+    class SyncGuard(Monitor):
+        def on_batch(self, run, step, batch, out):
+            if step == 2: torch.cuda.set_sync_debug_mode("error")
+        def on_epoch(self, run, epoch): torch.cuda.set_sync_debug_mode(0)
+    try:
+        r = Run("mlp", "digits", epochs=1, device="cuda", store=tmp_path / "runs.sqlite",
+                monitors=["train", "lr", "grad_norm", "throughput", SyncGuard(every=1)]).run_sync()
+    finally: torch.cuda.set_sync_debug_mode(0)
+    assert r.status == "finished", r.error
+    assert set(r.scalars()) >= {"train/loss", "train/acc", "grad_norm"}
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_run_amp_and_sam(tmp_path):
+    for kw in ({}, {"amp": "bf16"}, {"optimizer": "sam"}, {"loss": "multi_similarity"}):
+        r = Run("mlp", "digits", epochs=2, device="cuda", store=tmp_path / "runs.sqlite", **kw).run_sync()
+        assert r.status == "finished" and r.summary()["test/acc"] > 0.8, (kw, r.error)
+    r = Run("mlp", "blobs", loss="multi_similarity", lr=float("inf"), epochs=2, batch_size=32, device="cuda",
+            store=tmp_path / "runs.sqlite").run_sync()
+    assert r.status == "diverged"

@@ -2,7 +2,8 @@
 # Set up (once) and run every test: the notebook/library sync check, nbdev-test, then pytest (browser and DDP tests included).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup.sh || { echo "FAILED: setup"; exit 1; }
+VENV=${LOSSVIZ_VENV:-.venv}
+bash tools/setup.sh --dev || { echo "FAILED: setup"; exit 1; }
 
 # Browser tests drive the system Chromium (Playwright never downloads a browser here).
 if ! command -v chromium >/dev/null 2>&1 && [ -z "${LOSSVIZ_CHROMIUM:-}" ]; then
@@ -17,10 +18,16 @@ fi
 # 1. The notebooks are the source: exporting and cleaning them must change nothing that is tracked.
 state() { git status --porcelain --untracked-files=no; git status --porcelain -- lossviz README.md; git diff | sha256sum; }
 before=$(state)
-.venv/bin/nbdev-export >/dev/null && .venv/bin/nbdev-clean >/dev/null && .venv/bin/python tools/readme.py
+log=$(mktemp)
+for step in "$VENV/bin/nbdev-export" "$VENV/bin/nbdev-clean" "$VENV/bin/python tools/readme.py"; do
+  if ! $step >"$log" 2>&1 || grep -q "Traceback" "$log"; then   # any export error fails the run
+    echo "FAILED: $step"; cat "$log"; rm -f "$log"; exit 1
+  fi
+done
+rm -f "$log"
 if [ "$before" != "$(state)" ]; then
   echo "FAILED: nbs/ and lossviz/ are out of sync, or a notebook is not clean. Run"
-  echo "    .venv/bin/nbdev-export && .venv/bin/nbdev-clean"
+  echo "    $VENV/bin/nbdev-export && $VENV/bin/nbdev-clean"
   echo "and commit the result. Changed files:"
   git status --porcelain --untracked-files=no
   exit 1
@@ -29,8 +36,8 @@ fi
 fail=0
 # 2. Every notebook example is a test.
 echo "== nbdev-test"
-.venv/bin/nbdev-test --n-workers 2 || { echo "FAILED: nbdev-test"; fail=1; }
+"$VENV/bin/nbdev-test" --n-workers 2 || { echo "FAILED: nbdev-test"; fail=1; }
 # 3. pytest: property, cross-check, reliability, DDP and browser tests.
 echo "== pytest"
-.venv/bin/python -m pytest tests -q -p no:cacheprovider "$@" || { echo "FAILED: pytest"; fail=1; }
+"$VENV/bin/python" -m pytest tests -q -p no:cacheprovider "$@" || { echo "FAILED: pytest"; fail=1; }
 exit $fail

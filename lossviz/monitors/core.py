@@ -248,7 +248,7 @@ def monitor_names() -> list[str]:
     "Every monitor name `monitors=` accepts (plus 'default' and 'none')."
     return ["default", "none"] + sorted(set(_MONITORS) | set(_table()))
 
-# %% ../../nbs/23_monitors_core.ipynb #5eb59844
+# %% ../../nbs/23_monitors_core.ipynb #aa543e70
 def resolve_monitors(monitors:Any="default", # "default", None, "none", a name, a Monitor, or a list of them
                      every:int|None=None, # schedule for monitors made here from names (None: each class's default)
                      kind:str="classification", # the loss's kind, which chooses what "default" means
@@ -256,11 +256,18 @@ def resolve_monitors(monitors:Any="default", # "default", None, "none", a name, 
     "Turn a `monitors=` argument into a list of fresh `Monitor` objects."
     if monitors is None or (isinstance(monitors, str) and monitors == "none"): return []
     items = [monitors] if isinstance(monitors, (str, Monitor)) else list(monitors)
+    names: list[str] = [] # monitors asked for by name (via "default" too), each made once
+    for m in items:
+        if isinstance(m, Monitor) or m is None or m == "none": continue
+        if not isinstance(m, str): raise TypeError(f"monitors: expected Monitor objects or names, got {type(m).__name__}")
+        for n in (default_monitors(kind) if m == "default" else (m,)):
+            if n not in names: names.append(n)
+    given = {m.name for m in items if isinstance(m, Monitor)} # a monitor object replaces the one of its name
+    made = {n: monitor_factory(n) for n in names if n not in given}
     out: list[Monitor] = []
     for m in items:
         if isinstance(m, Monitor): out.append(m)
-        elif m is None or m == "none": continue
-        elif m == "default": out += [monitor_factory(n)(every=every) for n in default_monitors(kind)]
-        elif isinstance(m, str): out.append(monitor_factory(m)(every=every))
-        else: raise TypeError(f"monitors: expected Monitor objects or names, got {type(m).__name__}")
+        elif isinstance(m, str) and m != "none":
+            for n in (default_monitors(kind) if m == "default" else (m,)):
+                if n in made: out.append(made.pop(n)(every=every))
     return out
