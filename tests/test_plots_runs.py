@@ -22,16 +22,34 @@ def test_traces_follow_curves_whatever_is_logged(present, n, extra):
         else: assert len(t.x) == 0 and len(t.y) == 0
 
 
-def test_nan_points_survive_as_gaps():
-    "A diverged run stores NaN; the figure keeps it (plotly draws a gap) rather than dropping or failing."
+def test_nonfinite_points_become_gaps():
+    "A diverged run stores NaN and inf; the figure keeps the point as a gap (NaN, JSON null), never inf or a JSON error."
+    import json
+    from lossviz.plots.style import figure_json
     fig = run_curves({"train/loss": (np.array([1, 2, 3]), np.array([1.0, np.nan, np.inf]))})
     y = np.asarray(fig.data[0].y, dtype=float)
-    assert y[0] == 1.0 and np.isnan(y[1]) and np.isinf(y[2])
+    assert y[0] == 1.0 and np.isnan(y[1]) and np.isnan(y[2])
+    assert figure_json(fig)["data"][0]["y"] == [1.0, None, None]
+    json.dumps(figure_json(fig), allow_nan=False)
+    lin = run_curves({"train/loss": (np.array([1, 2]), np.array([-1.0, 0.0]))}, log_loss=False)
+    assert list(lin.data[0].y) == [-1.0, 0.0] # only a log axis drops values <= 0
+
+
+def test_diverged_step_is_marked_on_every_panel():
+    fig = run_curves({"train/loss": (np.arange(5), np.array([1.0, 10, 100, np.inf, np.inf]))}, diverged_at=3)
+    assert len(fig.layout.shapes) == 2 and all(s.x0 == 3 for s in fig.layout.shapes)
+    assert any("diverged at step 3" in a.text for a in fig.layout.annotations)
+
+
+def test_no_markers_on_long_curves_and_no_fixed_width():
+    fig = run_curves({"test/loss": (np.arange(600), np.linspace(2, 1, 600)), "test/acc": (np.arange(10), np.linspace(0, 1, 10))})
+    assert fig.data[1].mode == "lines" and fig.data[3].mode == "lines+markers"
+    assert fig.layout.width is None
 
 
 def test_panels_and_axes():
     fig = run_curves({}, x="epoch")
-    assert [a.text for a in fig.layout.annotations] == ["loss", "accuracy"]
+    assert [a.text for a in fig.layout.annotations][:2] == ["loss", "accuracy"]
     assert fig.layout.xaxis.title.text == "epoch" and fig.layout.xaxis2.title.text == "epoch"
     assert fig.layout.uirevision == "run" # zoom survives appended points
 

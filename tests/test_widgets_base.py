@@ -1,11 +1,28 @@
-"""lossviz.widgets.base: controls generated for every registered loss, the Poller, sync_figure."""
+"""The generic front ends' building blocks: a control for every registered HParam in both front ends (ipywidgets and
+Panel), slider ranges, the Poller, and the plot widget's state following its streamed points."""
 import asyncio, math, threading, time
 import numpy as np
 import pytest
 import plotly.graph_objects as go
 from lossviz import losses
 from lossviz.core import HParam
-from lossviz.widgets.base import Poller, captured, control_values, hparam_controls, hparam_widget, sync_figure
+from lossviz.explorers.base import Control
+from lossviz.widgets.jupyter import Poller, PlotWidget, control_widget, widget_value
+from lossviz.app import adapter as P
+
+
+def hparam_widget(name, hp, backend="ipywidgets"):
+    if not isinstance(hp, HParam): raise TypeError("hp: expected a lossviz.core.HParam")
+    c = Control.from_hparam(name, hp)
+    return control_widget(c) if backend == "ipywidgets" else P.control_widget(c)
+
+
+def hparam_controls(hps, backend="ipywidgets"):
+    return {k: hparam_widget(k, hp, backend) for k, hp in hps.items()}
+
+
+def control_values(ctl):
+    return {k: (widget_value(w) if not hasattr(w, "param") else P.widget_value(w)) for k, w in ctl.items()}
 
 ALL = [(n, k) for n in losses.names() for k in losses.spec(n).hparams]
 
@@ -42,9 +59,9 @@ def test_slider_ranges_match_bounds():
 
 
 def test_bad_arguments_name_themselves():
-    with pytest.raises(TypeError, match="hp: expected a lossviz.core.HParam"): hparam_widget("x", 3)
-    with pytest.raises(ValueError, match="backend"): hparam_widget("x", HParam(1.0, 0, 2), backend="qt")
-    with pytest.raises(TypeError, match="hparams: expected a dict"): hparam_controls([HParam(1.0)])
+    with pytest.raises(ValueError, match="kind: expected one of"): Control("x", "slider", 1)
+    with pytest.raises(TypeError, match="hparams: expected a dict"): P.hparam_controls([HParam(1.0)])
+    with pytest.raises(ValueError, match="unknown hyperparameter"): P.hparam_controls({"a": HParam(1.0)}, values={"b": 2})
 
 
 def test_poller_thread_keeps_calling_until_false_and_stops_on_error():
@@ -76,23 +93,14 @@ def test_poller_stop_from_inside_fn():
     assert not p.running and p.calls == 1
 
 
-def test_captured_propagates_without_kernel():
-    class X:
-        import ipywidgets as W
-        out = W.Output()
-        @captured
-        def cb(self): raise RuntimeError("visible")
-    with pytest.raises(RuntimeError, match="visible"): X().cb()
-
-
-def test_sync_figure_in_place_keeps_object_and_uids():
-    fw = go.FigureWidget(go.Figure([go.Scatter(x=[0], y=[0]), go.Scatter(x=[0], y=[1])]))
-    uids = [t.uid for t in fw.data]
-    src = go.Figure([go.Scatter(x=[0, 1, 2], y=[3, 4, 5], mode="markers"), go.Scatter(x=[1], y=[1], name="b")],
-                    layout={"xaxis": {"title": {"text": "step"}}})
-    assert sync_figure(fw, src) is fw
-    assert [t.uid for t in fw.data] == uids # traces updated, not replaced
-    assert fw.data[0].y == (3, 4, 5) and fw.data[0].mode == "markers" and fw.data[1].name == "b"
-    assert fw.layout.xaxis.title.text == "step"
-    sync_figure(fw, go.Figure([go.Scatter(x=[1], y=[1])]))
-    assert len(fw.data) == 1 and fw.data[0].uid == uids[0]
+def test_plot_widget_state_follows_streamed_points():
+    "Streamed points are appended to the widget's own state in place (a reload gets them), NaN sent as null."
+    w = PlotWidget({"data": [{"type": "scatter", "x": [0, 1], "y": [1.0, 2.0]}], "layout": {}})
+    n = w.extend({0: (np.array([2, 3]), np.array([np.nan, 4.0]), False)})
+    assert w.figure["data"][0]["x"] == [0, 1, 2, 3] and w.figure["data"][0]["y"] == [1.0, 2.0, None, 4.0]
+    assert 0 < n < 200 and w.bytes_sent == n
+    w.extend({0: (np.array([5]), np.array([5.0]), True)})
+    assert w.figure["data"][0]["x"] == [5]
+    assert w.extend({}) == 0
+    assert w.lib is PlotWidget().lib # one plotly.js widget per kernel
+    assert len(w.lib.source) > 1_000_000 and "Plotly" in w.lib.source[:2000]

@@ -13,7 +13,7 @@ from ..explorers.base import Explorer, Control
 # %% auto #0
 __all__ = ['CONTROL_WIDTH', 'control_widget', 'widget_value', 'hparam_controls', 'control_values', 'PanelView', 'panel_view']
 
-# %% ../../nbs/33a_app_adapter.ipynb #88a6ac22
+# %% ../../nbs/33a_app_adapter.ipynb #21504bdb
 CONTROL_WIDTH = 300 # px: the control column keeps this width
 
 def _log_values(c:Control, n:int=41) -> list:
@@ -25,7 +25,7 @@ def _log_values(c:Control, n:int=41) -> list:
 def control_widget(c:Control, # what to draw
                   ) -> pn.widgets.Widget:
     "The Panel widget for one explorer control (label, tooltip, bounds, current value)."
-    kw = dict(name=c.label, sizing_mode="stretch_width")
+    kw = dict(label=c.label, sizing_mode="stretch_width")
     if c.kind == "select": w = pn.widgets.Select(options=list(c.options or []), value=c.value, **kw)
     elif c.kind == "multi": w = pn.widgets.MultiChoice(options=list(c.options or []), value=list(c.value or []), **kw)
     elif c.kind == "bool": w = pn.widgets.Checkbox(value=bool(c.value), **kw)
@@ -57,7 +57,7 @@ def control_values(controls:dict, # name -> widget, as `hparam_controls` returns
     "The current value of every control: name -> value."
     return {k: widget_value(w) for k, w in controls.items()}
 
-# %% ../../nbs/33a_app_adapter.ipynb #1c43b19d
+# %% ../../nbs/33a_app_adapter.ipynb #6f3178b7
 _BUTTON_COLOR = {"pause": "warning", "resume": "success", "stop": "danger", "start": "primary"}
 
 class PanelView:
@@ -75,7 +75,7 @@ class PanelView:
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self.buttons = {}
         for name in ex.actions():
-            b = pn.widgets.Button(name=name, button_type=_BUTTON_COLOR.get(name, "default"), width=84)
+            b = pn.widgets.Button(label=name, color=_BUTTON_COLOR.get(name, "default"), width=84)
             b.on_click(lambda _, n=name: self._on_action(n)); self.buttons[name] = b
         self.pane = pn.pane.Plotly(None, sizing_mode="stretch_width", height=ex.height, link_figure=False,
                                    config={"displaylogo": False, "responsive": True})
