@@ -1,12 +1,23 @@
-"""The served dashboard (Panel pages, the gallery, `lossviz serve`) (hand-written; modules generated from nbs/33_app*.ipynb).
+"""The served gallery (Panel pages, the landing page, `lossviz serve`) (hand-written; modules generated from nbs/33*_app_*.ipynb).
 
-Names resolve on first use, so `import lossviz.app` does not pull in Panel until a page or `serve` is asked for."""
+Names resolve on first use, so `import lossviz.app` does not pull in Panel until a page or `serve` is asked for.
+Adding a page: a module with `page(ctx)` and ONE line in `_PAGES` (see /tmp/lossviz-team/page-api.md, nbs/33_app_core.ipynb)."""
 import importlib
 
+_PAGES = (  # slug, "module:function", title, one-line description, thumbnail, URL-state parameters
+    ("runs", "runs:page", "Runs", "Start runs in their own processes; one timeline per run, every stored scalar; compare runs",
+     "curves", ("run", "compare", "tracks", "log")),
+    ("losses", "explorers:losses_page", "Losses", "Loss and gradient weight against the margin for any classification loss",
+     "curves", ("losses", "x")),
+    ("pairs", "explorers:pairs_page", "Pairs", "How a pair loss weights every positive and negative pair (General Pair Weighting)",
+     "scatter", ("loss",)),
+)
+
 _WHERE = {  # public name -> submodule of lossviz.app that defines it
-    "STARTED": "core", "OPTIMIZERS": "core", "TABLE_COLUMNS": "core", "PAGES": "core", "start_run": "core",
-    "runs_rows": "core", "RunsPage": "core", "runs_page": "core", "losses_page": "core", "pairs_page": "core",
-    "dashboard": "core", "start_default_run": "core", "serve": "core", "_origins": "core",
+    "Page": "core", "pages": "core", "get_page": "core", "PageContext": "core", "build_page": "core", "routes": "core",
+    "offline": "core", "esc": "core", "plot_text": "core", "THUMBNAILS": "core", "HOSTILE_NAME": "core",
+    "serve": "server", "add_arguments": "server", "main": "server",
+    "RunTimeline": "runs", "panel_view": "adapter",
 }
 
 
