@@ -225,7 +225,7 @@ def nll(probs:torch.Tensor, # [N, C] probabilities, or logits with `from_logits=
     if from_logits: return float(-torch.log_softmax(probs, 1).gather(1, labels[:, None])[:, 0].double().mean())
     return float(-probs.gather(1, labels[:, None])[:, 0].double().log().mean())
 
-# %% ../nbs/16_calibration.ipynb #97102c65
+# %% ../nbs/16_calibration.ipynb #e78c9ccd
 def _temp_grad(z, zy, beta):
     "f'(beta) and f''(beta) of the mean NLL of softmax(beta * z)."
     p = torch.softmax(z * beta, 1)
@@ -279,9 +279,11 @@ def temperature_nll(logits:torch.Tensor, # [N, C] logits
     _check_logits(logits, labels)
     ts = torch.as_tensor(temperatures, dtype=torch.float64).flatten()
     if not bool((ts > 0).all()): raise ValueError("temperatures: expected positive values")
-    z = logits.detach().to(torch.float64); out = []
-    for t in ts.tolist(): out.append(float(F.cross_entropy(z / t, labels)))
-    return torch.tensor(out, dtype=torch.float64)
+    z = logits.detach().to(torch.float64); ts = ts.to(z.device)
+    zy = z.gather(1, labels[:, None])[:, 0]
+    k = max(1, 2 ** 22 // z.numel())  # temperatures per block: [k, N, C] stays around 32 MB
+    out = [(torch.logsumexp(z[None] / t[:, None, None], 2) - zy[None] / t[:, None]).mean(1) for t in ts.split(k)]
+    return torch.cat(out).cpu()
 
 # %% ../nbs/16_calibration.ipynb #4ebaa39e
 @dataclass
