@@ -9,6 +9,9 @@ from lossviz.explorers.gpw import GPWExplorer, NO_PRESET
 from lossviz.plots.style import figure_json
 
 
+def _title(f): return f"{f.layout.title.text} {f.layout.title.subtitle.text or ''}"
+
+
 def test_weights_are_the_losses_weights():
     m = GPWExplorer("contrastive", hparams={"neg_margin": 0.2}, classes=3, per_class=5, separation=0.8, seed=4)
     e, y, _ = synthetic_batch(3, 5, 16, 0.8, 4)
@@ -41,7 +44,7 @@ def test_no_positive_pair_is_flagged_and_json_is_strict():
     m = GPWExplorer("multi_similarity", per_class=1, classes=6)
     s = m.status()
     assert s["no_positive_pair"] and s["loss"] == 0.0
-    assert "no positive pair" in m.figure().layout.title.text and "no positive pair" in m.note()
+    assert "no positive pair" in _title(m.figure()) and "no positive pair" in m.note()
     json.dumps(figure_json(m.figure()), allow_nan=False)
 
 
@@ -85,7 +88,7 @@ def test_follows_a_live_run(tmp_path):
         ex.poll(); time.sleep(0.05)
     assert ex.done
     last = store.artifacts(run.id, "pair_weights")[-1]
-    assert ex.source == "similarity" and f"step {last}" in ex.figure().layout.title.text
+    assert ex.source == "similarity" and f"step {last}" in _title(ex.figure())
 
 
 def test_sample_mode_and_store_picker(tmp_path):

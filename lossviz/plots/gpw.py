@@ -107,7 +107,7 @@ def _add_curves(fig, wc, labels, normalize, row, col, showlegend=True):
     fig.update_xaxes(title_text="similarity of the probed pair", row=row, col=col)
     fig.update_yaxes(title_text="|w| / max |w|" if normalize else "|w|", row=row, col=col)
 
-# %% ../../nbs/30b_plots_gpw.ipynb #6130c7fb
+# %% ../../nbs/30b_plots_gpw.ipynb #6e988ec6
 def weight_scatter_figure(pairs, # `PairWeights` or a GPW artifact's pair sample
                           anchor:int|None=None, # circle this anchor's pairs
                           max_points:int=4000, # draw at most this many pairs
@@ -143,8 +143,8 @@ def similarity_hist_figure(wd:WDFS, # from `PairWeights.wdfs()` or `gpw.wdfs_sta
     return fig
 
 def _wdfs_title(wd):
-    if wd is None or wd.margin != wd.margin: return "S⁺ / S⁻ (no positive or no negative pair)"
-    return f"S⁺ / S⁻: margin min S⁺ − max S⁻ = {wd.margin:+.3f}, overlap P(S⁻ ≥ S⁺) = {wd.overlap:.3f}"
+    if wd is None or wd.margin != wd.margin: return "S⁺ / S⁻: no positive or no negative pair"
+    return f"margin min S⁺ − max S⁻ = {wd.margin:+.3f}, overlap P(S⁻ ≥ S⁺) = {wd.overlap:.3f}"
 
 def weight_curves_figure(wc:WeightCurves, # from `gpw.weight_curves`
                          labels:list|None=None, # legend labels (default: loss names)
@@ -159,7 +159,7 @@ def weight_curves_figure(wc:WeightCurves, # from `gpw.weight_curves`
     fig.update_layout(**base_layout(height, f"weight curves (anchor with {ctx.get('n_pos')} positives at {ctx.get('s_pos')}, {ctx.get('n_neg')} negatives at {ctx.get('s_neg')})"))
     return fig
 
-# %% ../../nbs/30b_plots_gpw.ipynb #40827b8d
+# %% ../../nbs/30b_plots_gpw.ipynb #1efda750
 def gpw_figure(pairs, # `PairWeights` or a GPW artifact's pair sample (the scatter)
                wd:WDFS|None=None, # S⁺/S⁻ statistics (histogram panel)
                curves:WeightCurves|None=None, # theoretical weight curves (curve panel)
@@ -174,12 +174,12 @@ def gpw_figure(pairs, # `PairWeights` or a GPW artifact's pair sample (the scatt
     t = pair_table(pairs, max_points)
     fig = make_subplots(2, 2, horizontal_spacing=0.1, vertical_spacing=0.16,
                         subplot_titles=("pair weight vs similarity", f"anchor {anchor}" if anchor is not None else "anchor",
-                                        "S⁺ / S⁻ histograms", "theoretical weight curves"))
+                                        "S⁺ / S⁻ histograms", "weight curves<br><span style='font-size:11px'>solid: negative pair · dotted: positive</span>"))
     _add_scatter(fig, t, anchor, 1, 1)
     _add_anchor(fig, anchor_pairs, 1, 2)
     _add_hist(fig, wd, 2, 1)
     _add_curves(fig, curves, None, normalize, 2, 2)
-    sub = _wdfs_title(wd) + "  ·  curves: solid = a negative pair, dotted = a positive pair"
-    fig.update_layout(**base_layout(height, f"{title}<br><span style='font-size:12px;color:#555'>{sub}</span>" if title else sub),
-                      barmode="overlay", uirevision="gpw")
+    head, _, rest = (title or "pair weights").partition("  ·  ")
+    sub = "  ·  ".join(b for b in (rest, _wdfs_title(wd)) if b)
+    fig.update_layout(**base_layout(height, head, subtitle=sub), barmode="overlay", uirevision="gpw")
     return fig

@@ -15,8 +15,8 @@ from ..gpw.logits import WeightCurve, SimplexMap, SIMPLEX_VERTICES
 # %% auto #0
 __all__ = ['loss_curves_figure', 'simplex_figure', 'loss_explorer_figure']
 
-# %% ../../nbs/30a_plots_losses.ipynb #4b6471eb
-_XTITLE = {"margin": "margin  z_y − max_{k≠y} z_k", "p_y": "p_y  (softmax probability of the true class)"}
+# %% ../../nbs/30a_plots_losses.ipynb #d838fba8
+_XTITLE = {"margin": "margin z_y − max z_k", "p_y": "p_y (true-class probability)"}
 
 def _np(t): return t.detach().cpu().numpy()
 
@@ -59,7 +59,7 @@ def loss_curves_figure(curves, # `WeightCurve`s (from `gpw.weight_curve`), all w
     fig.update_layout(**base_layout(height, legend="right"))
     return fig
 
-# %% ../../nbs/30a_plots_losses.ipynb #26286ccd
+# %% ../../nbs/30a_plots_losses.ipynb #ee138f43
 def _add_simplex(fig, smap, what, row, col, showscale=True, colorbar=None):
     z = _np(smap.loss if what == "loss" else smap.weight)
     title = "loss" if what == "loss" else "|∂ℓ/∂z_y|"
@@ -72,14 +72,14 @@ def _add_simplex(fig, smap, what, row, col, showscale=True, colorbar=None):
     sizes = [16 if k == smap.target else 9 for k in range(3)]
     fig.add_trace(go.Scatter(x=[x0, x1, x2], y=[y0, y1, y2], mode="markers+text", showlegend=False, hoverinfo="skip",
                              text=[f"<b>{k}</b> (target)" if k == smap.target else f"{k}" for k in range(3)],
-                             textposition=["bottom left", "bottom right", "top center"],
+                             textposition=["bottom center", "bottom center", "top center"],
                              marker=dict(size=sizes, color=["crimson" if k == smap.target else "black" for k in range(3)])),
                   row=row, col=col)
 
 def _simplex_axes(fig, row, col):
     "Hide the axes of the simplex panel and keep the triangle equilateral."
-    fig.update_xaxes(range=[-0.25, 1.25], visible=False, row=row, col=col)
-    fig.update_yaxes(range=[-0.15, 1.0], visible=False, scaleanchor=fig.get_subplot(row, col).yaxis.anchor, scaleratio=1, row=row, col=col)
+    fig.update_xaxes(range=[-0.2, 1.2], visible=False, row=row, col=col)
+    fig.update_yaxes(range=[-0.2, 1.0], visible=False, scaleanchor=fig.get_subplot(row, col).yaxis.anchor, scaleratio=1, row=row, col=col)
 
 # %% ../../nbs/30a_plots_losses.ipynb #2e901f7e
 def simplex_figure(smap:SimplexMap, # from `gpw.simplex_map`

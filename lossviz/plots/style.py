@@ -68,20 +68,22 @@ def figure_json(fig, # a `plotly.graph_objects.Figure`
     d = fig.to_plotly_json()
     return {"data": json_safe(d.get("data", [])), "layout": json_safe(d.get("layout", {}))}
 
-# %% ../../nbs/30_plots_style.ipynb #0830ce53
+# %% ../../nbs/30_plots_style.ipynb #f1f91217
 def base_layout(height:int, # figure height in pixels
                 title:str|None=None, # figure title (top left, in a band of its own)
                 legend:str|None="right", # "right" (vertical, outside the panels), "top" (one row above the panels) or None
+                subtitle:str|None=None, # a second, smaller line under the title (details: numbers, settings)
                 **kw, # more layout properties (override these)
                ) -> dict:
     "The layout properties every lossviz figure shares (no width: figures follow their container)."
     if legend not in ("right", "top", None): raise ValueError(f"legend: expected 'right', 'top' or None, got {legend!r}")
-    tband = 34 + 18 * title.count("<br>") if title else 10
+    tband = (34 + (28 if subtitle else 0)) if title else 10
     top = tband + (28 if legend == "top" else 0) + 22  # the title band, the legend band, room for subplot titles
     lay = dict(height=int(height), autosize=True, template="plotly_white", margin=dict(l=60, r=20, t=top, b=50),
                showlegend=legend is not None, hoverlabel=dict(namelength=-1))
-    if title: lay["title"] = dict(text=title, x=0.01, xref="container", xanchor="left", y=1, yref="container", yanchor="top",
-                                  pad=dict(t=8), font=dict(size=14))
+    if title: lay["title"] = dict(text=title, x=0.01, xref="container", xanchor="left", y=1 - 8 / max(height, 1), yref="container",
+                                  yanchor="top", font=dict(size=14),
+                                  **({"subtitle": dict(text=subtitle, font=dict(size=12, color="#555"))} if subtitle else {}))
     if legend == "right": lay["legend"] = dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top", font=dict(size=11))
     if legend == "top": lay["legend"] = dict(orientation="h", x=1, xanchor="right", y=1, yref="container", yanchor="top",
                                              font=dict(size=11))
