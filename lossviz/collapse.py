@@ -106,7 +106,7 @@ class CollapseMetrics:
                          if not (isinstance(v, float) and math.isnan(v)))
         return f"CollapseMetrics({vals})"
 
-# %% ../nbs/15_collapse.ipynb #0fba1640
+# %% ../nbs/15_collapse.ipynb #fc1917d1
 def _eps(dtype) -> float: return float(torch.finfo(dtype if dtype in (torch.float32, torch.float64) else torch.float32).eps)
 
 def _pairs_mean_max(G:torch.Tensor, target:float):
@@ -155,8 +155,11 @@ def _shared(mu, counts, weight, rtol, out:CollapseMetrics):
 def _cdnv(mu:torch.Tensor, var:torch.Tensor) -> float:
     "Mean over class pairs c<c' of (Var_c + Var_c') / (2 ‖μ_c - μ_c'‖²)."
     K = mu.shape[0]
+    M = mu - mu.mean(0)                                               # centred first: the Gram form then cancels little
+    G = M @ M.T
+    sq = G.diagonal()
     i, j = torch.triu_indices(K, K, 1, device=mu.device)
-    d2 = ((mu[i] - mu[j]) ** 2).sum(1)
+    d2 = (sq[i] + sq[j] - 2 * G[i, j]).clamp_min(0)
     return float(((var[i] + var[j]) / (2 * d2)).mean())
 
 def _nc1_from(total:torch.Tensor, N:int, r:int, within:float) -> float:
@@ -164,7 +167,7 @@ def _nc1_from(total:torch.Tensor, N:int, r:int, within:float) -> float:
     if r == 0: return float("inf") if within > 0 else float("nan")
     return float(total) / N
 
-# %% ../nbs/15_collapse.ipynb #33bf7d8a
+# %% ../nbs/15_collapse.ipynb #292cc7b6
 @torch.no_grad()
 def metrics(features:torch.Tensor, # [N, D] last-layer features (float)
             labels:torch.Tensor, # [N] class labels (int) in [0, C)
@@ -173,7 +176,7 @@ def metrics(features:torch.Tensor, # [N, D] last-layer features (float)
             num_classes:int|None=None, # C; None: weight.shape[0], else labels.max()+1
             logits:torch.Tensor|None=None, # [N, C] classifier outputs already computed (e.g. by an evaluation pass): NC4 uses their argmax
             rtol:float|None=None, # singular values of the centred means below rtol·s_max count as zero (None: max(C, D)·eps of features' dtype)
-            chunk:int=16384, # samples per block (bounds the temporary memory to O(chunk·(D + C)))
+            chunk:int=8192, # samples per block (bounds the temporary memory to O(chunk·(D + C)))
            ) -> CollapseMetrics:
     "NC1, NC2, NC3, NC4 and CDNV of `features` with `labels` (and the classifier `weight`, `bias`) in one call."
     features, labels, weight, bias, logits, C = _check(features, labels, weight, bias, num_classes, logits)
@@ -188,52 +191,56 @@ def metrics(features:torch.Tensor, # [N, D] last-layer features (float)
     n64 = counts.to(torch.float64)
     nc = n64.clamp_min(1)[:, None]
     rtol = max(C, D) * _eps(features.dtype) if rtol is None else float(check_range(rtol, "rtol", 0.0, 1.0))
-    # pass 1: rough class means in the compute dtype
-    mu0 = torch.zeros(C, D, dtype=dt, device=dev).index_add_(0, labels, h).div_(nc.to(dt))
-    # pass 2: residuals around the rough means; their sums correct the means in float64
-    rsum = torch.zeros(C, D, dtype=dt, device=dev)
-    rsq = torch.zeros(C, dtype=torch.float64, device=dev)
-    blocks = range(0, N, chunk)
-    for a in blocks:
-        y = labels[a:a + chunk]
-        R = h[a:a + chunk] - mu0[y]
-        rsum.index_add_(0, y, R)
-        rsq.index_add_(0, y, (R * R).sum(1).to(torch.float64))
-    mu = mu0.to(torch.float64) + rsum.to(torch.float64) / nc          # accurate means
-    delta = -rsum.to(torch.float64) / nc                              # mu0 - mu: the offset of every residual R
+    chunk = min(int(chunk), max(N, 1))
+    # pass 1: class sums accumulated in float64, a block at a time
+    sums = torch.zeros(C, D, dtype=torch.float64, device=dev)
+    buf64 = None if dt == torch.float64 else torch.empty(chunk, D, dtype=torch.float64, device=dev)
+    for a in range(0, N, chunk):
+        hc, y = h[a:a + chunk], labels[a:a + chunk]
+        if buf64 is not None: hc = buf64[:len(y)].copy_(hc)
+        sums.index_add_(0, y, hc)
+    mu = sums / nc
     out = CollapseMetrics(num_samples=N)
     Wp = None if weight is None else weight[present].to(torch.float64)
     M, mG, X, s, VS = _shared(mu[present], counts[present], Wp, rtol, out)
     r = X.shape[1]
-    # within-class variance per class (CDNV), with the offset removed exactly
-    var = (rsq - n64 * (delta ** 2).sum(1)).clamp_min(0) / nc[:, 0]
-    out.cdnv = _cdnv(mu[present], var[present])
-    # pass 3: residuals projected on the span of the means (NC1), classifier outputs and NCC decisions (NC4)
+    # pass 2: residuals around the means rounded to the compute dtype (offset delta, removed exactly below), projected
+    # on the span of the means (NC1); their squared norms (CDNV); classifier outputs and NCC decisions (NC4)
+    mu_c = mu.to(dt)
+    delta = mu_c.to(torch.float64) - mu                               # every residual R_i is off by -delta_{y_i}
     A = (X / s).to(dt)                                                # [D, r]
     nc4 = weight is not None or logits is not None
     P = A if weight is None or logits is not None else torch.cat([A, weight.to(dt).T], 1)
     if nc4:
-        a0 = ((mu0.to(torch.float64) - mG) @ X).to(dt)                # rough means in span coordinates
+        a0 = ((mu_c.to(torch.float64) - mG) @ X).to(dt)               # rounded means in span coordinates
         m = VS.to(dt)                                                 # [K, r] the present class means in span coordinates
-        half = 0.5 * (m * m).sum(1)
+        ms = s.to(dt)[:, None] * m.T                                  # [r, K]: scores = u m^T - |m|^2/2 with u = Q diag(s) + a0[y]
+        c0 = a0 @ m.T - 0.5 * (m * m).sum(1)                          # [C, K]
         cls = present.nonzero()[:, 0]
         b0 = None
         if weight is not None and logits is None:
-            b0 = mu0 @ weight.to(dt).T + (0 if bias is None else bias.to(dt))   # [C, C]: the classifier at the rough means
+            b0 = mu_c @ weight.to(dt).T + (0 if bias is None else bias.to(dt))   # [C, C]: the classifier at the rounded means
     total = torch.zeros((), dtype=torch.float64, device=dev)
+    rsq = torch.zeros(C, dtype=torch.float64, device=dev)
     disagree = torch.zeros((), dtype=torch.int64, device=dev)
-    for a in blocks:
-        y = labels[a:a + chunk]
-        R = h[a:a + chunk] - mu0[y]
-        PR = R @ P
+    Rb = torch.empty(chunk, D, dtype=dt, device=dev)
+    PRb = torch.empty(chunk, P.shape[1], dtype=dt, device=dev)
+    for a in range(0, N, chunk):
+        y = labels[a:a + chunk]; k = len(y)
+        R = torch.index_select(mu_c, 0, y, out=Rb[:k])
+        torch.sub(h[a:a + chunk], R, out=R)
+        rsq.index_add_(0, y, torch.linalg.vector_norm(R, dim=1).to(torch.float64).square_())
+        PR = torch.mm(R, P, out=PRb[:k])
         Q = PR[:, :r]
-        total += (Q * Q).sum(1).to(torch.float64).sum()
+        total += torch.linalg.vector_norm(Q, dim=1).to(torch.float64).square_().sum()
         if nc4:
-            z = logits[a:a + chunk] if logits is not None else PR[:, r:] + b0[y]
-            u = Q * s.to(dt) + a0[y]                                  # X^T (h - mG)
-            ncc = cls[torch.argmax(u @ m.T - half, 1)]
+            z = logits[a:a + chunk] if logits is not None else PR[:, r:].add_(b0[y])
+            ncc = cls[torch.argmax(torch.addmm(c0[y], Q, ms), 1)]     # argmin_c |X^T(h - mG) - m_c|^2
             disagree += (torch.argmax(z, 1) != ncc).sum()
+    # remove the offset: sum_i |A(R_i + delta)|^2 = sum_i |A R_i|^2 - n |A delta|^2 per class (sum_i R_i = -n delta)
     total -= (n64 * ((delta @ A.to(torch.float64)) ** 2).sum(1)).sum()
+    var = (rsq - n64 * (delta ** 2).sum(1)).clamp_min(0) / nc[:, 0]
+    out.cdnv = _cdnv(mu[present], var[present])
     out.nc1 = _nc1_from(total.clamp_min(0), N, r, float((var * n64).sum()))
     if nc4: out.nc4 = float(disagree) / N
     return out
