@@ -11,7 +11,7 @@ import torch
 from .core import check_tensor, check_labels, check_range, check_choice, check_finite
 
 # %% auto #0
-__all__ = ['simplex_etf', 'CollapseMetrics', 'metrics', 'ClassStats', 'CollapseGeometry', 'geometry']
+__all__ = ['simplex_etf', 'CollapseMetrics', 'metrics', 'class_means', 'ClassStats', 'CollapseGeometry', 'geometry']
 
 # %% ../nbs/15_collapse.ipynb #0ebc0f35
 def simplex_etf(num_classes:int, # C, the number of vertices
@@ -244,6 +244,21 @@ def metrics(features:torch.Tensor, # [N, D] last-layer features (float)
     out.nc1 = _nc1_from(total.clamp_min(0), N, r, float((var * n64).sum()))
     if nc4: out.nc4 = float(disagree) / N
     return out
+
+# %% ../nbs/15_collapse.ipynb #d0982bf8
+@torch.no_grad()
+def class_means(features:torch.Tensor, # [N, D] features
+                labels:torch.Tensor, # [N] labels in [0, C)
+                num_classes:int|None=None, # C (None: labels.max()+1)
+                chunk:int=8192, # samples per block
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Class means [C, D] and counts [C], both float64 (accumulated in float64; rows of classes without samples are 0)."
+    features, labels, *_, C = _check(features, labels, num_classes=num_classes)
+    N, D = features.shape
+    sums = torch.zeros(C, D, dtype=torch.float64, device=features.device)
+    for a in range(0, N, chunk): sums.index_add_(0, labels[a:a + chunk], features[a:a + chunk].to(torch.float64))
+    counts = torch.bincount(labels, minlength=C).to(torch.float64)
+    return sums / counts.clamp_min(1)[:, None], counts
 
 # %% ../nbs/15_collapse.ipynb #b1b44417
 def _dist():

@@ -12,6 +12,7 @@ MONITORS = {  # monitor name (what `monitors=` and `lossviz train --monitor` tak
     "throughput": "lossviz.monitors.core:Throughput",
     "gpw": "lossviz.monitors.gpw:GPWMonitor",
     "retrieval": "lossviz.monitors.gpw:RetrievalMonitor",
+    "collapse": "lossviz.monitors.collapse:CollapseMonitor",
 }
 
 _CORE = ("StepOutput", "Monitor", "overrides", "TrainMetrics", "MAX_TRAIN_EVAL", "EvalPass", "compute_eval_pass", "evaluate",
