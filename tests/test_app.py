@@ -1,127 +1,172 @@
-"""lossviz.app: the Runs page's form, table and commands against a real store and real runs; serving helpers."""
-import os, subprocess, sys, time, urllib.request
+"""lossviz.app: the gallery without a browser — every registered page builds, URL state restores the Runs page, hostile
+names and statuses are escaped, the start form goes through the launcher (runs in runner processes), serving helpers."""
+import os, socket, sqlite3, subprocess, sys, time, urllib.request
+import numpy as np
 import pytest
+import lossviz.app
 from lossviz.store import RunStore
-from lossviz import app
-import lossviz.app.core
-from lossviz.app import RunsPage, dashboard, runs_rows, start_default_run, _origins
+from lossviz.app.core import HOSTILE_NAME, PageContext, build_page, cards_html, get_page, pages, plot_text, esc
+from lossviz.app.runs import RunTimeline, RunsPage, runs_rows, status_pill, timeline_figure
+from lossviz.runner import Launcher, Limits
 
 
-def wait(cond, what, timeout=60):
+def wait(cond, what, timeout=90):
     t0 = time.monotonic()
-    while not cond():
+    while not (v := cond()):
         assert time.monotonic() - t0 < timeout, f"timed out waiting for {what}"
-        time.sleep(0.05)
+        time.sleep(0.1)
+    return v
 
 
-def test_form_starts_a_real_run_and_the_page_follows_it(tmp_path):
+def hostile_store(path) -> tuple:
+    "A store with a run whose name is hostile HTML and one whose *stored status* is hostile (written past the API)."
+    s = RunStore(path)
+    a = s.create_run(HOSTILE_NAME, config={"data": {"name": HOSTILE_NAME}, "loss": {"name": "<b>x</b>"}})
+    s.set_status(a, "running"); s.log_scalars(a, [(i, i / 10, "train/loss", 1 / (1 + i)) for i in range(1, 30)])
+    b = s.create_run("plain")
+    c = sqlite3.connect(str(s.path)); c.execute("UPDATE runs SET status=?, error=? WHERE id=?",
+                                               ('<img src=z onerror="window.__xss=1">', "<script>alert(1)</script>", b)); c.commit(); c.close()
+    return s, a, b
+
+
+def test_every_registered_page_builds_and_has_a_card(tmp_path):
     store = RunStore(tmp_path / "runs.sqlite")
-    page = RunsPage(store, autostart=False)
-    assert page._rows == [] and page.runview.feed is None
-    page.loss.value = "focal" # the loss's HParams become controls
-    assert list(page.controls) == ["gamma"] and page.controls["gamma"].value == 2.0
+    html = cards_html()
+    for p in pages():
+        assert f'data-page="{p.slug}"' in html and esc(p.description) in html
+        page = build_page(p.slug, store, args={})
+        assert page.name.startswith(p.title)
+    assert [p.slug for p in pages()][:3] == ["runs", "losses", "pairs"]
+
+
+def test_url_state_restores_the_runs_page_and_bad_values_are_ignored(tmp_path):
+    s = RunStore(tmp_path / "runs.sqlite")
+    ids = []
+    for n in ("a", "b", "c"):
+        r = s.create_run(n); s.log_scalars(r, [(i, 0, k, 1.0 / i) for i in range(1, 5) for k in ("train/loss", "lr", "gpw/pos_weight")]); ids.append(r)
+    ctx = PageContext(get_page("runs"), s, args={"run": [str(ids[0]).encode()], "compare": [f"{ids[1]},{ids[2]}".encode()],
+                                                  "tracks": [b"lr,gpw/pos_weight"], "log": [b"false"]})
+    page = RunsPage(ctx, autostart=False)
+    tl = page.timeline
+    assert tl.run_id == ids[0] and list(tl.compare) == [str(ids[1]), str(ids[2])]
+    assert list(tl.tracks) == ["lr", "gpw/pos_weight"] and tl.log is False
+    assert len(tl.figure().data) == 6 # 2 tracks x 3 runs
+    bad = PageContext(get_page("runs"), s, args={"run": [b"999"], "compare": [b"x,<b>"], "tracks": [b"lr"]})
+    page = RunsPage(bad, autostart=False)
+    assert page.timeline.run_id == ids[2] and list(page.timeline.compare) == [] # the newest run; unknown ids dropped
+    ctx = PageContext(get_page("losses"), s, args={"losses": [b"focal,gce"]})
+    assert list(lossviz.app.explorers.losses_page(ctx).losses) == ["focal", "gce"]
+
+
+def test_timeline_groups_every_scalar_and_streams_bounded(tmp_path):
+    s = RunStore(tmp_path / "runs.sqlite"); r = s.create_run("long"); s.set_status(r, "running")
+    keys = ["train/loss", "test/acc", "lr", "grad_norm", "gpw/neg_weight", "retrieval/map@r", "collapse/nc1", "calibration/ece", "landscape/sharpness"]
+    tl = RunTimeline(s, run=r, max_points=400)
+    sizes = []
+    for chunk in range(6):
+        s.log_scalars(r, [(i, i / 100, k, 1.0 / (1 + i)) for i in range(chunk * 3000, (chunk + 1) * 3000) for k in keys])
+        assert tl.poll()
+        sizes.append(sum(len(x) for x, _, _ in tl.streams().values()))
+    groups = [k.split("/")[0] if "/" in k else "optimizer" for k in tl.param.tracks.objects]
+    assert groups == ["train", "test", "optimizer", "optimizer", "gpw", "retrieval", "landscape", "collapse", "calibration"]
+    assert max(sizes) <= 400 * len(tl.tracks) # display points per trace stay bounded however long the run
+    tl.set(tracks=keys); assert len(tl.figure().data) == len(keys)
+    while tl.poll(): pass # a poll reads at most 20,000 rows
+    assert tl.poll() is False # nothing new: nothing to send
+
+
+def test_hostile_names_and_statuses_are_escaped(tmp_path):
+    s, a, b = hostile_store(tmp_path / "runs.sqlite")
+    pill = status_pill(s.run(b))
+    assert "<img" not in pill and "<script" not in pill and "&lt;img" in pill
+    assert "<img" not in status_pill(s.run(a)) and "<b>bold" not in status_pill(s.run(a))
+    tl = RunTimeline(s, run=a, compare=[str(b)])
+    fig = tl.figure()
+    texts = [t.name for t in fig.data] + [t.hovertemplate for t in fig.data] + [x.text for x in fig.layout.annotations]
+    assert all("<b>" not in t and "<a " not in t and "<span" not in t and "<img" not in t for t in texts)
+    assert "<img" not in tl.note() and "<script" not in tl.note()
+    assert plot_text("<b>") == "&lt;b&gt;"
+    page = RunsPage(PageContext(get_page("runs"), s, args={}), autostart=False)
+    assert str(s.path.parent) not in str(page.view) # no absolute store path
+    assert not any("<" in str(v) and "onerror" in str(v) for row in runs_rows(s.runs()) for v in []) # table cells are plain text
+
+
+def test_form_start_runs_in_a_runner_process_and_refusals_show(tmp_path):
+    s = RunStore(tmp_path / "runs.sqlite")
+    L = Launcher(s, Limits(max_runs=1, max_epochs=500))
+    page = RunsPage(PageContext(get_page("runs"), s, args={}, launcher=L), autostart=False)
+    assert "focal" in page.loss.groups["classification"] and page.loss.groups.get("pair") and page.loss.groups.get("proxy")
+    page.loss.value = "focal"; assert list(page.controls) == ["gamma"]
     page.controls["gamma"].value = 1.0
-    page.optimizer.value = "adam"; assert page.lr.value == 1e-3 # the optimizer's default learning rate
-    page.epochs.value = 3
-    run = page.start()
-    assert run is not None and page.message.alert_type == "success"
-    assert page.runview.feed.run_id == run.id and page.table.selection == [0]
-    run.wait(60); page.refresh_table(); page.runview.refresh()
-    row = store.run(run.id)
-    assert row["status"] == "finished" and row["config"]["loss"] == {"name": "focal", "kind": "classification", "hparams": {"gamma": 1.0}}
-    assert row["config"]["optimizer"]["name"] == "adam" and row["config"]["epochs"] == 3
-    assert page._rows[0]["status"] == "finished" and page._rows[0]["loss"] == "focal"
-    assert len(page.runview.pane.object.data[1].x) == 3 # test loss once per epoch
-    app.STARTED.pop(run.id, None)
+    page.epochs.value = 400; page.run_name.value = "<b>mine</b>"
+    req = page.start()
+    try:
+        assert req is not None and page.message.alert_type in ("info", "success")
+        rid = wait(lambda: page.check_pending() or page.timeline.run_id, "the runner to create the run", 120)
+        assert page.message.alert_type == "success" and page.timeline.run_id == rid
+        assert L.procs[req].pid != os.getpid()
+        row = s.run(rid)
+        assert row["config"]["loss"]["hparams"] == {"gamma": 1.0} and row["name"] == "<b>mine</b>"
+        page.epochs.value = 2
+        assert page.start() is None and page.message.alert_type == "danger" and "limit" in page.message.object
+        wait(lambda: page.timeline.poll() or sum(len(x) for x, _, _ in page.timeline.streams().values()) > 0, "points")
+    finally: L.stop_all()
+    assert s.run(rid)["status"] == "stopped"
+    page2 = RunsPage(PageContext(get_page("runs"), s, args={}, launcher=Launcher(s)), autostart=False)
+    page2.lr.value = 1e9
+    assert page2.start() is None and "lr" in page2.message.object and page2.message.alert_type == "danger"
+    nolaunch = RunsPage(PageContext(get_page("runs"), s, args={}), autostart=False)
+    assert nolaunch.start_button.disabled and nolaunch.start() is None
 
 
-def test_bad_form_values_show_an_error_instead_of_raising(tmp_path):
-    page = RunsPage(tmp_path / "runs.sqlite", autostart=False)
-    page.lr.value = 0.0
-    assert page.start() is None
-    assert page.message.alert_type == "danger" and "lr" in page.message.object and page.message.visible
-    assert RunStore(tmp_path / "runs.sqlite").runs() == []
+def test_server_helpers_and_cli_entry(tmp_path):
+    import argparse
+    from lossviz.app.server import add_arguments, allowed_origins, main, resolve_token
+    assert "*" not in allowed_origins("0.0.0.0", 5006)
+    assert resolve_token("127.0.0.1") is None and resolve_token("10.1.2.3")
+    a = add_arguments(argparse.ArgumentParser()).parse_args(["--port", "70000", "--store", str(tmp_path / "x.sqlite")])
+    assert main(a) == 2
+    a = add_arguments(argparse.ArgumentParser()).parse_args(["--token", "short"])
+    assert main(a) == 2
 
 
-def test_table_picks_up_runs_from_other_processes_and_rows_steer_the_view(tmp_path):
-    path = tmp_path / "runs.sqlite"
-    page = RunsPage(path, autostart=False)
-    code = ("import sys; from lossviz.store import RunStore; s = RunStore(sys.argv[1]); "
-            "r = s.create_run('elsewhere', config={'data': {'name': 'moons'}}); s.set_status(r, 'running'); "
-            "s.log_scalars(r, [(1, 0.1, 'train/loss', 0.7)])")
-    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
-    other = RunStore(path).create_run("second")
-    page.refresh_table()
-    assert [r["name"] for r in page._rows] == ["second", "elsewhere"] and page._rows[1]["data"] == "moons"
-    page.table.selection = [1]
-    assert page.runview.feed.run_id == 1 and len(page.runview.pane.object.data[0].x) == 1
-    page.runview.buttons["pause"].clicks += 1 # the Panel button writes a command for that run
-    assert RunStore(path).pending_commands(1) == ["pause"]
-    RunStore(path).create_run("third"); page.refresh_table()
-    assert page.table.selection == [2] and page.runview.feed.run_id == 1 # the shown run stays selected as rows shift
-
-
-def test_runs_rows_tolerates_sparse_and_nan_rows():
-    rows = runs_rows([{"id": 1, "status": "interrupted", "config": {}, "summary": {"train/loss": float("nan")}},
-                      {"id": 2, "status": "created", "name": "n", "config": {"model": "cnn"}, "summary": {}, "started": 0}])
-    assert [r["id"] for r in rows] == [2, 1] and rows[0]["model"] == "cnn" and rows[1]["train loss"] is None
-    assert runs_rows([{"id": i, "status": "created"} for i in range(300)], limit=5)[0]["id"] == 299
-
-
-def test_default_run_only_when_nothing_is_live(tmp_path):
-    store = RunStore(tmp_path / "runs.sqlite")
-    r = store.create_run("live"); store.set_status(r, "running")
-    assert start_default_run(store) is None and len(store.runs()) == 1
-
-
-def test_dashboard_pages_and_origins(tmp_path):
-    import panel as pn
-    d = dashboard(tmp_path / "runs.sqlite", pages=[("A", lambda s: pn.pane.Markdown(str(s.path))), ("B", lambda s: pn.Spacer())])
-    assert d[1]._names == ["A", "B"] and str(tmp_path) in d[1][0].object
-    assert [t for t, _ in app.PAGES] == ["Runs", "Losses", "Pairs"]
-    assert _origins("127.0.0.1", 5006) == ["127.0.0.1:5006", "localhost:5006"] and _origins("0.0.0.0", 1) == ["*"]
-    with pytest.raises(ValueError, match="port"): app.serve(port=70000, store=tmp_path / "x.sqlite", default_run=False)
-
-
-def test_panel_serve_of_the_module_builds_the_dashboard(tmp_path):
-    "`panel serve lossviz/app/core.py` runs the module as a Bokeh app and serves the same dashboard."
-    import socket
-    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+def test_panel_serve_of_the_gallery_module(tmp_path):
+    "`panel serve lossviz/app/gallery.py` runs the module as a Bokeh app and serves the gallery (pages by ?page=)."
+    import lossviz.app.gallery as g
+    with socket.socket() as sk: sk.bind(("127.0.0.1", 0)); port = sk.getsockname()[1]
     env = {**os.environ, "LOSSVIZ_STORE": str(tmp_path / "runs.sqlite")}
-    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "panel"), "serve", app.core.__file__, "--address", "127.0.0.1",
-                             "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "panel"), "serve", g.__file__, "--address", "127.0.0.1",
+                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         body, t0 = None, time.monotonic()
         while body is None:
-            assert proc.poll() is None and time.monotonic() - t0 < 90, proc.stdout.read().decode() if proc.poll() is not None else "timeout"
-            try: body = urllib.request.urlopen(f"http://127.0.0.1:{port}/core", timeout=30).read().decode()
+            assert proc.poll() is None and time.monotonic() - t0 < 120, proc.stdout.read().decode() if proc.poll() is not None else "timeout"
+            try: body = urllib.request.urlopen(f"http://127.0.0.1:{port}/gallery?page=losses", timeout=60).read().decode()
             except OSError: time.sleep(0.3)
-        assert "<title>lossviz</title>" in body # the module ran to its `.servable(title="lossviz")`
-        assert (tmp_path / "runs.sqlite").exists()
+        assert "<title>Losses · lossviz</title>" in body
     finally:
         os.killpg(proc.pid, 15); proc.wait(20)
 
 
-def test_serve_starts_the_default_run_and_stops_it_on_sigterm(tmp_path):
-    "`lossviz serve` prints its URL, starts the default live run, and on SIGTERM ends it as `stopped`, not `interrupted`."
-    import socket
-    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+def test_serve_starts_the_default_run_in_a_runner_and_stops_it_on_sigterm(tmp_path):
+    "`lossviz serve` prints its URL, starts the default run in a runner process, and on SIGTERM ends it as `stopped`."
+    with socket.socket() as sk: sk.bind(("127.0.0.1", 0)); port = sk.getsockname()[1]
     store = RunStore(tmp_path / "runs.sqlite")
-    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "lossviz"), "serve", "--port", str(port),
-                             "--store", str(store.path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from lossviz.cli import main; sys.exit(main())", "serve", "--port", str(port),
+                             "--store", str(store.path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         line = ""
         while "lossviz dashboard:" not in line:
             line = proc.stdout.readline()
             assert line or proc.poll() is None, "serve exited before printing its URL"
-        assert f"http://127.0.0.1:{port}/" in line
-        wait(lambda: store.runs() and store.runs()[0]["status"] == "running" and store.runs()[0]["step"] > 0, "the default run")
+        assert f"http://127.0.0.1:{port}/" in line and "token" not in line # loopback: no token
+        wait(lambda: store.runs() and store.runs()[0]["status"] == "running" and store.runs()[0]["step"] > 0, "the default run", 120)
         run = store.runs()[0]
-        assert run["name"] == "default-digits-mlp" and run["config"]["data"]["name"] == "digits"
+        assert run["name"] == "default-digits-mlp"
+        from lossviz.runner import get_request
+        assert get_request(store, 1)["pid"] not in (None, proc.pid) # trained by a runner process, not the server
         os.killpg(proc.pid, 15)
-        assert proc.wait(30) == 0
+        assert proc.wait(60) == 0
         assert store.run(run["id"])["status"] == "stopped"
     finally:
         if proc.poll() is None: os.killpg(proc.pid, 9); proc.wait(10)

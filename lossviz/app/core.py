@@ -238,7 +238,7 @@ def cards_html(mode:str="routes") -> str:
              f'<h3>{esc(p.title)}</h3><p>{esc(p.description)}</p></a>' for p in pages()]
     return f'<div class="lossviz-cards">{"".join(cards)}</div>'
 
-# %% ../../nbs/33_app_core.ipynb #467741b7
+# %% ../../nbs/33_app_core.ipynb #eda60b15
 def explorer_view(ex, **kw):
     "The Panel view of an explorer: `lossviz.app.adapter.panel_view(ex)`, or a plain stand-in while the adapter is absent."
     try: from lossviz.app.adapter import panel_view
@@ -252,11 +252,11 @@ class _PlainView:
         self.ex = ex; ex.attach(self)
         self.note = pn.pane.HTML(ex.note(), sizing_mode="stretch_width", margin=(5, 10))
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
-        self.buttons = {a: pn.widgets.Button(name=a, width=80, disabled=not ok) for a, ok in ex.actions().items()}
+        self.buttons = {a: pn.widgets.Button(label=a, width=80, disabled=not ok) for a, ok in ex.actions().items()}
         for a, b in self.buttons.items(): b.on_click(lambda e, a=a: (self.ex.act(a), self._tick()))
         self.widgets = {}
         for c in ex.controls():
-            kw = dict(name=c.label, sizing_mode="stretch_width")
+            kw = dict(label=c.label, sizing_mode="stretch_width")
             if c.kind == "multi": w = pn.widgets.MultiChoice(options=list(c.options), value=list(c.value), **kw)
             elif c.kind == "select": w = pn.widgets.Select(options=list(c.options), value=c.value, **kw)
             elif c.kind == "bool": w = pn.widgets.Checkbox(value=bool(c.value), **kw)

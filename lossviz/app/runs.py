@@ -267,7 +267,7 @@ class RunTimeline(Explorer):
 
     def __repr__(self): return f"RunTimeline(run {self._run}, compare {list(self.compare)}, {len(self.tracks)} tracks)"
 
-# %% ../../nbs/33b_app_runs.ipynb #acd1af32
+# %% ../../nbs/33b_app_runs.ipynb #50834b52
 TABLE_COLUMNS = ("id", "name", "status", "data", "model", "loss", "epoch", "step", "train loss", "test acc", "device", "started")
 
 def _cfg_name(run:dict, key:str) -> str:
@@ -314,22 +314,23 @@ class RunsPage:
         from lossviz import data, models, losses
         from lossviz.runner import OPTIMIZERS
         self.ctx, self.store, self.launcher = ctx, ctx.store, ctx.launcher
+        self.pending = None # the start request whose run is not there yet
         st = ctx.state
         # -- the form
         w = dict(sizing_mode="stretch_width")
-        self.data = pn.widgets.Select(name="dataset", options=data.names(), value="digits", **w)
-        self.model = pn.widgets.Select(name="model", options=models.names(), value="mlp", **w)
-        self.loss = pn.widgets.Select(name="loss", groups=_loss_groups(), value="cross_entropy", **w)
+        self.data = pn.widgets.Select(label="dataset", options=data.names(), value="digits", **w)
+        self.model = pn.widgets.Select(label="model", options=models.names(), value="mlp", **w)
+        self.loss = pn.widgets.Select(label="loss", groups=_loss_groups(), value="cross_entropy", **w)
         self.hparams_box = pn.Column(margin=0, **w)
-        self.optimizer = pn.widgets.Select(name="optimizer", options=list(OPTIMIZERS), value="sgd", **w)
-        self.lr = pn.widgets.FloatInput(name="learning rate", value=OPTIMIZERS["sgd"], start=1e-8, step=0.01, **w)
+        self.optimizer = pn.widgets.Select(label="optimizer", options=list(OPTIMIZERS), value="sgd", **w)
+        self.lr = pn.widgets.FloatInput(label="learning rate", value=OPTIMIZERS["sgd"], start=1e-8, step=0.01, **w)
         self.optimizer.param.watch(lambda e: setattr(self.lr, "value", OPTIMIZERS[e.new]), "value")
         limits = getattr(self.launcher, "limits", None)
-        self.epochs = pn.widgets.IntInput(name="epochs", value=20, start=1, end=getattr(limits, "max_epochs", 1000), **w)
-        self.batch_size = pn.widgets.IntInput(name="batch size", value=64, start=1, end=getattr(limits, "max_batch_size", 1024), **w)
-        self.device = pn.widgets.Select(name="device", options=[d for d in _device_options() if limits is None or d in limits.devices], value="auto", **w)
-        self.run_name = pn.widgets.TextInput(name="name (optional)", placeholder="e.g. focal-γ1", max_length=100, **w)
-        self.start_button = pn.widgets.Button(name="Start run", button_type="primary", css_classes=["lossviz-start"],
+        self.epochs = pn.widgets.IntInput(label="epochs", value=20, start=1, end=getattr(limits, "max_epochs", 1000), **w)
+        self.batch_size = pn.widgets.IntInput(label="batch size", value=64, start=1, end=getattr(limits, "max_batch_size", 1024), **w)
+        self.device = pn.widgets.Select(label="device", options=[d for d in _device_options() if limits is None or d in limits.devices], value="auto", **w)
+        self.run_name = pn.widgets.TextInput(label="name (optional)", placeholder="e.g. focal-γ1", max_length=100, **w)
+        self.start_button = pn.widgets.Button(label="Start run", button_type="primary", css_classes=["lossviz-start"],
                                               disabled=self.launcher is None, **w)
         self.message = pn.pane.Alert("", alert_type="light", visible=False, margin=(5, 0), css_classes=["lossviz-message"], **w)
         if self.launcher is None:
@@ -394,6 +395,7 @@ class RunsPage:
     def refresh_table(self):
         "Re-read the runs and update the table (and the compare choices) if anything changed."
         import pandas as pd
+        if self.pending is not None: self.check_pending()
         rows = runs_rows(self.store.runs())
         if rows == self._rows: return
         self._rows = rows
@@ -433,25 +435,36 @@ class RunsPage:
         self.message.object, self.message.alert_type, self.message.visible = esc(text), kind, True
 
     def start(self):
-        "Send the form as a start request; the server validates it and trains it in a runner process. Returns the run id."
+        "Send the form as a start request (the server validates it; a runner process trains it); returns the request id or None."
         from lossviz.runner import Refused
         if self.launcher is None: self._say("This server does not start runs.", "warning"); return None
         try: req = self.launcher.start(self.form_values())
         except Refused as e: self._say(f"Refused: {e}", "danger"); return None
         except Exception as e: self._say(f"Could not start the run: {type(e).__name__}: {e}", "danger"); return None
-        rid = self.launcher.run_of(req, timeout=30)
-        if rid is None:
-            self._say(f"Start request {req} is queued; its run appears in the table when its process starts.", "info"); return None
-        self._say(f"Started run {rid} in its own process.", "success")
-        self.refresh_table(); self.select(rid)
-        return rid
+        self.pending = req
+        self._say(f"Start request {req} accepted; its process is starting…", "info")
+        self.check_pending()
+        return req
+
+    def check_pending(self) -> int|None:
+        "If the last start request's run exists now, show it (called on every table refresh); returns its run id."
+        from lossviz.runner import get_request
+        if self.pending is None or self.launcher is None: return None
+        req = get_request(self.store, self.pending)
+        if req["state"] == "failed":
+            self.pending = None; self._say(f"The run could not start: {req['message']}", "danger"); return None
+        if req["run_id"] is None: return None
+        self.pending = None
+        self._say(f"Started run {req['run_id']} in its own process.", "success")
+        self.refresh_table(); self.select(req["run_id"])
+        return req["run_id"]
 
     def __panel__(self): return self.view
 
 def _hparam_widget(name, hp):
     "A Panel control for one `HParam`, bounded by it (the server validates again)."
     import panel as pn
-    w = dict(sizing_mode="stretch_width", name=name)
+    w = dict(sizing_mode="stretch_width", label=name)
     if hp.choices is not None: return pn.widgets.Select(options=list(hp.choices), value=hp.default, **w)
     if isinstance(hp.default, bool): return pn.widgets.Checkbox(value=hp.default, **w)
     cls = pn.widgets.IntInput if hp.integer else pn.widgets.FloatInput
