@@ -16,7 +16,7 @@ __all__ = ['STRATEGIES', 'NORMS', 'SUM_TOL', 'check_probs', 'top_label', 'bin_ed
            'mce', 'ace', 'classwise_ece', 'brier', 'nll', 'fit_temperature', 'temperature_nll', 'VectorScaling',
            'fit_vector_scaling', 'CalibrationStats']
 
-# %% ../nbs/16_calibration.ipynb #0ec8a6c3
+# %% ../nbs/16_calibration.ipynb #9f56b1ea
 STRATEGIES = ("uniform", "quantile") # equal-width bins, equal-mass bins
 NORMS = ("l1", "l2", "max") # ECE, RMSCE, MCE
 SUM_TOL = 1e-3 # rows of `probs` must sum to 1 within this (a float32 softmax row is ~1e-7 off)
@@ -35,14 +35,26 @@ def check_probs(probs:torch.Tensor, # [N, C] probabilities (or logits with `from
     n, c = probs.shape
     if n < 1: raise ValueError(f"{name}: expected at least one sample, got shape {tuple(probs.shape)}")
     if c < 2: raise ValueError(f"{name}: expected [N, C] with C >= 2 classes (for a binary problem pass both columns), got shape {tuple(probs.shape)}")
-    check_labels(labels, "labels", n=n, num_classes=c)
+    check_labels(labels, "labels", n=n)  # shape and dtype; the range is checked below, in the same host sync
     if probs.dtype in (torch.float16, torch.bfloat16): probs = probs.float()
-    if from_logits: return check_finite(probs, name)
-    s = probs @ torch.ones(c, dtype=probs.dtype, device=probs.device)  # row sums (a matrix-vector product is the fastest pass)
-    lo, dev = torch.stack([probs.amin(), (s - 1).abs().amax()]).tolist()  # one host sync; NaN anywhere shows in `dev`
-    if not math.isfinite(dev): check_finite(probs, name)
+    ylo, yhi = torch.aminmax(labels)
+    if from_logits:
+        fin = torch.isfinite(probs.sum())  # NaN/inf anywhere (or an overflowing sum, which the full scan then clears)
+        stats = torch.stack([ylo.double(), yhi.double(), fin.double()]).tolist()
+        lo, smin, smax = 0.0, 1.0, 1.0
+        if not stats[2]: check_finite(probs, name)
+    else:
+        s = probs @ torch.ones(c, dtype=probs.dtype, device=probs.device)  # row sums (a matrix-vector product is the fastest pass)
+        smin, smax = torch.aminmax(s)
+        stats = torch.stack([ylo.double(), yhi.double(), probs.amin().double(), smin.double(), smax.double()]).tolist()
+        lo, smin, smax = stats[2:]
+    if stats[0] < 0 or stats[1] >= c:
+        raise ValueError(f"labels: expected values in [0, {c - 1}] for {c} classes, got values in [{int(stats[0])}, {int(stats[1])}]")
+    if from_logits: return probs
+    if not (math.isfinite(smin) and math.isfinite(smax)): check_finite(probs, name)
     if lo < 0:
         raise ValueError(f"{name}: expected probabilities in [0, 1], got a minimum of {lo:.4g}; pass from_logits=True for logits")
+    dev = max(smax - 1, 1 - smin)
     if not dev <= SUM_TOL:
         raise ValueError(f"{name}: expected rows that sum to 1 (probabilities), got a row sum {dev:.4g} away from 1; "
                          "pass from_logits=True for logits, or normalise the rows")
@@ -82,16 +94,25 @@ def bin_edges(confidence:torch.Tensor|None=None, # [N] confidences (needed for `
     e[0], e[-1] = 0.0, 1.0
     return e.cpu()
 
-# %% ../nbs/16_calibration.ipynb #abed182c
+# %% ../nbs/16_calibration.ipynb #27413a4a
+def _edges_as(edges, dtype, device):
+    "The float64 `edges` as the largest `dtype` values not above them: for x of that dtype, x <= e exactly when x <= edge."
+    e = edges.to(device)
+    if dtype == torch.float64: return e
+    d = e.to(dtype)
+    return torch.where(d.double() > e, torch.nextafter(d, torch.full_like(d, float("-inf"))), d)
+
 def _bin_sums(conf, correct, edges):
     "Per-bin count, confidence sum and correct count (float64), bins (lo, hi] with 0 in the first."
     B = edges.numel() - 1
-    c64 = conf.to(torch.float64)
-    idx = torch.bucketize(c64, edges[1:-1].to(conf.device), right=False)
-    count = torch.bincount(idx, minlength=B)
-    conf_sum = torch.zeros(B, dtype=torch.float64, device=conf.device).scatter_add_(0, idx, c64)
-    acc_sum = torch.bincount(idx, weights=correct.to(torch.float64), minlength=B)
-    return count, conf_sum, acc_sum
+    # a binary search in the confidence's own dtype against edges rounded down: the same bins as comparing the exact
+    # value with the float64 edges, without widening a million confidences first
+    idx = torch.bucketize(conf, _edges_as(edges[1:-1], conf.dtype, conf.device), right=False)
+    out = torch.zeros(3, B, dtype=torch.float64, device=conf.device)
+    out[0].scatter_add_(0, idx, torch.ones(1, dtype=torch.float64, device=conf.device).expand(idx.numel()))
+    out[1].scatter_add_(0, idx, conf.to(torch.float64))  # scatter_add beats bincount on the CPU
+    out[2].scatter_add_(0, idx, correct.to(torch.float64))
+    return out[0], out[1], out[2]
 
 @dataclass
 class ReliabilityTable:
@@ -104,7 +125,7 @@ class ReliabilityTable:
     @classmethod
     def from_sums(cls, edges, count, conf_sum, acc_sum):
         "Build from per-bin sums (as kept by `CalibrationStats`)."
-        count = count.detach().cpu().to(torch.int64); cnt = count.to(torch.float64)
+        count = count.detach().cpu().round().to(torch.int64); cnt = count.to(torch.float64)
         with np.errstate(all="ignore"):
             conf = torch.where(count > 0, conf_sum.detach().cpu().double() / cnt, float("nan"))
             acc = torch.where(count > 0, acc_sum.detach().cpu().double() / cnt, float("nan"))
@@ -315,7 +336,7 @@ def fit_vector_scaling(logits:torch.Tensor, # [N, C] held-out logits
     with torch.enable_grad(): opt.step(closure)
     return VectorScaling(w.detach(), b.detach())
 
-# %% ../nbs/16_calibration.ipynb #2152aea7
+# %% ../nbs/16_calibration.ipynb #520a93cb
 class CalibrationStats:
     "Streaming, mergeable top-label calibration statistics over `n_bins` uniform bins (O(n_bins) memory)."
     def __init__(self, n_bins:int=15, # number of uniform bins
@@ -345,7 +366,7 @@ class CalibrationStats:
         if not from_logits: nll_sum = -py.log().sum()
         extra = torch.stack([torch.tensor(float(labels.numel()), dtype=torch.float64, device=p.device), nll_sum,
                              ((p * p).sum(1).double() - 2 * py + 1).sum()])
-        s = torch.cat([count.double(), conf_sum, acc_sum, extra])
+        s = torch.cat([count, conf_sum, acc_sum, extra])
         self.state = s if self.state is None else self.state + s.to(self.state.device)
         return self
 

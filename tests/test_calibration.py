@@ -395,3 +395,26 @@ def test_cuda_equals_cpu():
     assert fit_temperature(zc, yc) == pytest.approx(fit_temperature(z, y), abs=1e-6)
     st = CalibrationStats().update(zc, yc, from_logits=True)
     assert st.state.is_cuda and st.ece() == pytest.approx(ece(z, y, from_logits=True), abs=1e-6)
+
+
+def test_bins_in_float32_equal_exact_comparison():
+    """Binning a float32 confidence against float32 edges rounded down equals comparing its exact value with the float64
+    edges: checked on every float32 within 4 ulps of every edge, for many bin counts and for quantile edges."""
+    from lossviz.calibration import _bin_sums
+    for B in list(range(1, 41)) + [64, 100, 128, 255, 1000]:
+        edges = bin_edges(n_bins=B)
+        near = [torch.tensor(edges.tolist(), dtype=torch.float32)]
+        for _ in range(4):
+            near.append(torch.nextafter(near[-1], torch.tensor(2.0)))
+        down = [near[0]]
+        for _ in range(4):
+            down.append(torch.nextafter(down[-1], torch.tensor(-1.0)))
+        c = torch.cat(near + down).clamp(0, 1)
+        count, _, _ = _bin_sums(c, torch.ones_like(c, dtype=torch.bool), edges)
+        ref = torch.bincount(torch.bucketize(c.double(), edges[1:-1], right=False), minlength=B)
+        assert torch.equal(count.long(), ref), B
+    z, y = _data(n=5001)
+    conf, correct = top_label(z.softmax(1), y)
+    edges = bin_edges(conf, 15, "quantile")
+    count, _, _ = _bin_sums(conf, correct, edges)
+    assert torch.equal(count.long(), torch.bincount(torch.bucketize(conf.double(), edges[1:-1]), minlength=15))
