@@ -11,6 +11,8 @@ _PAGES = (  # slug, "module:function", title, one-line description, thumbnail, U
      "curves", ("losses", "x")),
     ("pairs", "explorers:pairs_page", "Pairs", "How a pair loss weights every positive and negative pair (General Pair Weighting)",
      "scatter", ("loss",)),
+    ("collapse", "collapse:page", "Collapse", "Neural collapse: class means and classifier rows against the simplex ETF, NC1–NC4 over epochs",
+     "scatter", ("run", "epoch", "dims", "projection", "classifier")),
 )
 
 _WHERE = {  # public name -> submodule of lossviz.app that defines it

@@ -12,6 +12,7 @@ _WHERE = {  # registered explorers: public name -> submodule of lossviz.explorer
     "LossExplorer": "losses",
     "GPWExplorer": "gpw",
     "RunMonitor": "runs",
+    "CollapseExplorer": "collapse",
 }
 
 
