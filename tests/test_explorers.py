@@ -18,8 +18,7 @@ def explorer(request):
 
 
 def _jupyter_controls(view):
-    from lossviz.widgets.jupyter import widget_value
-    return [(n, widget_value(w)) for n, w in view.controls.items()]
+    return [(n, w.value) for n, w in view.controls.items()]
 
 
 def _panel_controls(view):
@@ -28,7 +27,8 @@ def _panel_controls(view):
 
 
 def _kind_of(w):
-    "The control kind a widget draws (ipywidgets or Panel)."
+    "The control kind a widget draws (the Jupyter view's spec, or a Panel widget)."
+    if hasattr(w, "spec"): return w.kind
     name = type(w).__name__
     for k, names in {"select": ("Dropdown", "Select"), "multi": ("SelectMultiple", "MultiChoice"), "bool": ("Checkbox",),
                      "int": ("IntSlider",), "float": ("FloatSlider", "FloatLogSlider", "DiscreteSlider"),
@@ -38,6 +38,7 @@ def _kind_of(w):
 
 
 def _options(w):
+    if hasattr(w, "spec"): return list(w.options)
     o = getattr(w, "options", None)
     if o is None: return None
     return list(o.values()) if isinstance(o, dict) else list(o)
@@ -67,10 +68,8 @@ def test_both_front_ends_same_controls_and_figure(explorer):
     for c in explorer.controls():
         alt = _another_value(c)
         if alt is None: continue
-        from lossviz.widgets.jupyter import widget_value
-        w = jv.controls[c.name]
-        w.value = tuple(alt) if c.kind == "multi" else alt
-        assert jv.error.value == "", jv.error.value
+        jv.controls[c.name].value = alt # as the browser would
+        assert jv.error == "", jv.error
         assert _panel_controls(pv) == [(d.name, d.value) for d in explorer.controls()] == _jupyter_controls(jv)
         assert jv.plot.figure["data"] == figure_json(pv.pane.object)["data"], c.name
         break

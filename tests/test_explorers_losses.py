@@ -61,8 +61,10 @@ def test_jupyter_view_one_figure_per_change_and_hparam_sliders():
     v.plot.observe(lambda ch: sent.append(1), names="figure")
     v.controls["focal.gamma"].value = 3.0
     assert len(sent) == 1 and v.plot.figure["data"][2]["name"] == "focal (gamma=3)"
-    v.controls["losses"].value = ("mae", "focal")
+    v.controls["losses"].value = ["mae", "focal"]
     assert len(sent) == 2 and "focal.gamma" in v.controls and v.controls["focal.gamma"].value == 3.0
+    v.controls["focal.gamma"].value = 99.0 # refused: shown, nothing changed
+    assert "focal.gamma" in v.error and v.controls["focal.gamma"].value == 3.0
     v.controls["x"].value = "p_y"
     assert ex.x == "p_y" and "p_y" in v.plot.figure["layout"]["xaxis"]["title"]["text"]
 

@@ -59,7 +59,7 @@ def test_jupyter_view_streams_while_another_process_writes(tmp_path):
     assert proc.wait(30) == 0
     assert len(set(seen)) > 2 and seen == sorted(seen)
     assert view.plot.figure["data"][0]["x"] == list(range(1, 301)) and view.plot.figure["data"][1]["x"] == [100, 200, 300]
-    assert all(b.disabled for b in view.buttons.values()) and 'data-status="finished"' in view.note.value
+    assert all(b.disabled for b in view.buttons.values()) and 'data-status="finished"' in view.plot.note
 
 
 def _bytes_per_update(tmp_path, n, name):

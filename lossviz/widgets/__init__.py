@@ -7,7 +7,7 @@ pulls in neither plotly nor ipywidgets until something is asked for."""
 import importlib
 
 _WHERE = {  # public name -> submodule of lossviz.widgets that defines it
-    "JupyterView": "jupyter", "jupyter_view": "jupyter", "PlotWidget": "jupyter", "PlotlyJS": "jupyter",
+    "JupyterView": "jupyter", "jupyter_view": "jupyter", "ExplorerWidget": "jupyter", "PlotlyJS": "jupyter",
     "Poller": "jupyter", "control_widget": "jupyter",
 }
 
