@@ -10,12 +10,19 @@ alternated, several repeats:
 
 and the median ratios Run / plain+eval (the cost of the live-run machinery for the same work) and Run / plain
 are printed, plus the ratio of the best times (on a shared machine the medians move by several per cent between
-invocations; the best times are the least disturbed).
+invocations; the best times are the least disturbed), and the same ratios in process CPU time (all threads: the
+writer thread's work counts), which a loaded machine disturbs less than wall-clock time.
+
+`--breakdown` prints where the Run's extra microseconds per step go, each part timed alone in this thread's CPU time
+(`time.thread_time`): the loss through the registry, the per-step bookkeeping with the default monitors (window
+means, divergence check, logging), the gradient-norm monitor, the per-epoch evaluation pass against a plain one, and
+the fixed cost of creating, starting and closing a run (store row, writer and heartbeat threads), spread over the run.
 
     MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 python benchmarks/run_overhead.py
     python benchmarks/run_overhead.py --device cuda --dataset digits --epochs 20
 """
 import argparse, gc, statistics, tempfile, time
+import torch.nn.functional as F
 from pathlib import Path
 import torch
 
@@ -61,6 +68,65 @@ def with_run(ds, dev, epochs, batch_size, lr, seed, store, hidden):
     return r
 
 
+def _cpu(fn, n=1):
+    "Microseconds of this thread's CPU time per call of `fn` (n calls)."
+    t0 = time.thread_time_ns()
+    for _ in range(n): fn()
+    return (time.thread_time_ns() - t0) / n / 1e3
+
+
+def breakdown(ds, dev, epochs, batch_size, hidden, store):
+    "Where the Run's extra time per step goes, part by part (CPU time of this thread, one torch thread: no spin-waits)."
+    nt = torch.get_num_threads(); torch.set_num_threads(1)
+    try: _breakdown(ds, dev, epochs, batch_size, hidden, store)
+    finally: torch.set_num_threads(nt)
+
+
+def _breakdown(ds, dev, epochs, batch_size, hidden, store):
+    from lossviz.monitors.core import StepOutput
+    from lossviz.losses.registry import trusted_inputs
+    r = Run("mlp", ds, epochs=epochs, batch_size=batch_size, seed=0, device=dev, store=False, model_params={"hidden": hidden})
+    spe, net, opt = r.steps_per_epoch, r.model, r.optimizer
+    batches = list(r.loader)
+    x, y = batches[0]
+    r._hooks()
+    rows = []
+    def step_plain():
+        loss = F.cross_entropy(net(x), y); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    base = min(_cpu(step_plain, 200) for _ in range(5))
+    with trusted_inputs():
+        reg = min(_cpu(lambda: r.objective.forward(x, y), 300) for _ in range(3)) - min(_cpu(lambda: F.cross_entropy(net(x), y), 300) for _ in range(3))
+    rows.append(("loss through the registry + objective (forward only)", reg))
+    z = net(x).detach(); loss = F.cross_entropy(z, y)
+    def bookkeeping():
+        for s in range(1, 101):
+            r.global_step = s
+            r._after_step(s, (x, y), StepOutput(loss, y, z, None, y.shape[0]))
+    rows.append(("per-step bookkeeping: monitors' on_batch/on_step, divergence check, logging (amortised)", min(_cpu(bookkeeping, 3) for _ in range(3)) / 100))
+    F.cross_entropy(net(x), y).backward()
+    gn = [m for m in r.monitors if m.name == "grad_norm"][0]
+    rows.append((f"gradient norm (every {gn.every} steps, amortised)", min(_cpu(lambda: gn.on_backward(r, 10), 50) for _ in range(3)) / gn.every))
+    tm = [m for m in r.monitors if m.name == "test"][0]
+    def ev_run(): getattr(r, "_eval_cache", {}).clear(); tm.on_epoch(r, 1)
+    def ev_plain():
+        net.eval()
+        with torch.no_grad(): zz = net(ds.x_test); (F.cross_entropy(zz, ds.y_test), (zz.argmax(1) == ds.y_test).float().mean())
+        net.train()
+    rows.append(("per-epoch test evaluation: eval pass + TestMetrics minus a plain one (per step)",
+                 (min(_cpu(ev_run, 5) for _ in range(3)) - min(_cpu(ev_plain, 5) for _ in range(3))) / spe))
+    def fixed():
+        rr = Run("mlp", ds, epochs=1, batch_size=batch_size, seed=0, device=dev, store=store, model_params={"hidden": hidden}, monitors=None)
+        from lossviz.store import StoreWriter
+        w = StoreWriter(store, rr.id); w.status("running"); w.status("finished"); w.close()
+    def fixed_plain(): M.get("mlp", data=ds, seed=0, hidden=hidden).to(dev)
+    fx = min(_cpu(fixed, 3) for _ in range(3)) - min(_cpu(fixed_plain, 3) for _ in range(3))
+    rows.append((f"fixed per run: Run(), store row, writer + heartbeat threads, close (over {epochs * spe} steps)", fx / (epochs * spe)))
+    print(f"breakdown (CPU time of the training thread, 1 torch thread; a plain step is {base:.1f} us):")
+    for k, v in rows: print(f"  {v:7.1f} us/step  {k}")
+    print(f"  {sum(v for _, v in rows):7.1f} us/step  total = {sum(v for _, v in rows) / base * 100:.1f} % of a plain step "
+          f"(the writer thread's own work comes on top: see the CPU-time ratio)")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
@@ -70,6 +136,7 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
     p.add_argument("--repeats", type=int, default=21)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--breakdown", action="store_true", help="also time each part of the Run's overhead alone")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     dev = pick_device(a.device)
@@ -80,15 +147,17 @@ def main(argv=None):
     lr, seed = 0.05, 0
     # warm-up: allocator, kernels, the store file
     plain(ds, dev, 1, a.batch_size, lr, seed, True, hidden); with_run(ds, dev, 1, a.batch_size, lr, seed, store, hidden)
+    if a.breakdown: breakdown(ds, dev, a.epochs, a.batch_size, hidden, store)
     times = {"plain": [], "plain+eval": [], "Run": []}
+    cpu = {"plain": [], "plain+eval": [], "Run": []}
     for i in range(a.repeats):
         order = ["plain", "plain+eval", "Run"] if i % 2 == 0 else ["Run", "plain+eval", "plain"]
         for k in order:
             gc.collect() # no garbage of the previous configuration is collected inside a timing
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if k == "Run": r = with_run(ds, dev, a.epochs, a.batch_size, lr, seed, store, hidden)
             else: plain(ds, dev, a.epochs, a.batch_size, lr, seed, k == "plain+eval", hidden)
-            times[k].append(time.perf_counter() - t0)
+            times[k].append(time.perf_counter() - t0); cpu[k].append(time.process_time() - c0)
     med = {k: statistics.median(v) for k, v in times.items()}
     steps = r.global_step
     print(f"device {dev}, {a.dataset}, mlp{list(hidden)}, {a.epochs} epochs x {r.steps_per_epoch} steps "
@@ -103,6 +172,9 @@ def main(argv=None):
     print(f"ratio of medians Run / plain+eval: {med['Run'] / med['plain+eval']:.3f}")
     print(f"best-of-{a.repeats} ratio Run / plain+eval: {min(times['Run']) / min(times['plain+eval']):.3f}   "
           f"(least disturbed by other processes on a shared machine)")
+    cr = [t / p for t, p in zip(cpu["Run"], cpu["plain+eval"])]
+    print(f"CPU time (all threads): median ratio Run / plain+eval {statistics.median(cr):.3f}, "
+          f"best-of ratio {min(cpu['Run']) / min(cpu['plain+eval']):.3f}")
 
 
 if __name__ == "__main__":

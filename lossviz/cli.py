@@ -33,7 +33,7 @@ def parse_params(items:Sequence[str]|None, # ["gamma=2", "alpha=0.25"]
         out[key.strip()] = parse_value(val)
     return out
 
-# %% ../nbs/34_cli.ipynb #49f7302c
+# %% ../nbs/34_cli.ipynb #96de27af
 def parser() -> argparse.ArgumentParser:
     "The `lossviz` argument parser."
     p = argparse.ArgumentParser(prog="lossviz", description="lossviz: see what a loss function does.")
@@ -66,11 +66,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--store", default=None, help="run store file (default: $LOSSVIZ_STORE or ./lossviz-runs/runs.sqlite)")
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s = sub.add_parser("serve", help="serve the dashboard (Panel)")
-    s.add_argument("--port", type=int, default=5006, help="port (default: 5006; 0 picks a free one)")
-    s.add_argument("--address", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
-    s.add_argument("--store", default=None, help="run store file (default: $LOSSVIZ_STORE or ./lossviz-runs/runs.sqlite)")
-    s.add_argument("--no-default-run", action="store_true", help="do not start a small demo run on an empty page")
-    s.add_argument("--show", action="store_true", help="open a browser tab")
+    from lossviz.app.server import add_arguments # the gallery owns its options (no Panel import here)
+    add_arguments(s)
     return p
 
 # %% ../nbs/34_cli.ipynb #2707d883
@@ -215,7 +212,7 @@ def cmd_runs(a) -> int:
     for row in rows: print("  ".join(v.ljust(w[i]) for i, v in enumerate(row)).rstrip())
     return 0
 
-# %% ../nbs/34_cli.ipynb #c1c1c7fb
+# %% ../nbs/34_cli.ipynb #0f7b8888
 def cmd_serve(a) -> int:
     "Serve the dashboard (blocks until Ctrl-C)."
     import socket
@@ -226,10 +223,9 @@ def cmd_serve(a) -> int:
             except OSError as e: raise UsageError(f"--port: cannot listen on {a.address}:{a.port}: {e.strerror or e}"
                                                   + (" (already in use)" if e.errno == 98 else "")) from None
     if a.store: open_store(a.store) # a bad --store is a one-line error before the server starts
-    from lossviz import app
-    try: app.serve(address=a.address, port=a.port, store=a.store, default_run=not a.no_default_run, show=a.show)
+    from lossviz.app.server import main as serve_main
+    try: return serve_main(a)
     except KeyboardInterrupt: return 0
-    return 0
 
 # %% ../nbs/34_cli.ipynb #33cc0b04
 def main(argv:Sequence[str]|None=None, # arguments (default: sys.argv[1:])

@@ -110,7 +110,7 @@ class Tail:
     def empty(self) -> bool: return not self.scalars and not self.artifacts
     def __len__(self): return sum(len(s) for s, _ in self.scalars.values()) + len(self.artifacts)
 
-# %% ../nbs/22_store.ipynb #d5c7ee6f
+# %% ../nbs/22_store.ipynb #40958241
 class RunStore:
     "The SQLite run store (WAL): runs, scalars, artifacts and commands, safe for one writer and many readers across processes."
     def __init__(self,
@@ -169,7 +169,8 @@ class RunStore:
         c = self._conn()
         app = c.execute("PRAGMA application_id").fetchone()[0] # reads the header; changes nothing
         tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")} - {"sqlite_sequence"}
-        ours = app == APPLICATION_ID or (app == 0 and {"schema", "runs", "scalars"} <= tables) # or a store from before the id
+        ours = app == APPLICATION_ID or (app == 0 and ({"schema", "runs", "scalars"} <= tables # a store from before the id,
+                                                        or all(t.startswith("lossviz_") for t in tables))) # or lossviz's side tables
         if not ours and (app != 0 or tables):
             self.close()
             listed = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")

@@ -84,13 +84,14 @@ def test_runs_on_an_empty_store(tmp_path, capsys):
 
 
 def test_serve_delegates_to_app(monkeypatch, tmp_path):
-    import lossviz.app
+    import lossviz.app.server as server
     got = {}
-    monkeypatch.setattr(lossviz.app, "serve", lambda **kw: got.update(kw))
+    monkeypatch.setattr(server, "main", lambda a: got.update(vars(a)) or 0)
     assert cli.main(["serve", "--port", "0", "--store", str(tmp_path / "s.sqlite"), "--no-default-run"]) == 0
-    assert got == {"address": "127.0.0.1", "port": 0, "store": str(tmp_path / "s.sqlite"), "default_run": False, "show": False}
-    cli.main(["serve"])
-    assert got["port"] == 5006 and got["default_run"] is True and got["store"] is None
+    assert got["address"] == "127.0.0.1" and got["port"] == 0 and got["store"] == str(tmp_path / "s.sqlite")
+    assert got["no_default_run"] is True and got["show"] is False
+    cli.main(["serve", "--port", "0"])
+    assert got["no_default_run"] is False and got["store"] is None
 
 
 def test_parse_values():

@@ -48,7 +48,9 @@ would_install() {
 install_cpu_torch() {
   say "no NVIDIA GPU: installing a CPU build of torch"
   say "trying the PyTorch CPU index ($CPU_INDEX)"
-  if pip install -q --timeout 30 --retries 1 --index-url "$CPU_INDEX" torch 2>&1 | quiet \
+  # only that index: no find-links, extra indexes or config files of this machine (they would answer instead)
+  if env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL -u PIP_CONSTRAINT -u PIP_NO_INDEX PIP_CONFIG_FILE=/dev/null \
+       "$VENV/bin/python" -m pip --disable-pip-version-check install -q --timeout 30 --retries 1 --index-url "$CPU_INDEX" torch 2>&1 | quiet \
      && "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     say "chose torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') from the PyTorch CPU index"; return 0
   fi
