@@ -13,6 +13,8 @@ MONITORS = {  # monitor name (what `monitors=` and `lossviz train --monitor` tak
     "gpw": "lossviz.monitors.gpw:GPWMonitor",
     "retrieval": "lossviz.monitors.gpw:RetrievalMonitor",
     "collapse": "lossviz.monitors.collapse:CollapseMonitor",
+    "calibration": "lossviz.monitors.calibration:CalibrationMonitor",
+    "landscape": "lossviz.monitors.landscape:LandscapeMonitor",
 }
 
 _CORE = ("StepOutput", "Monitor", "overrides", "TrainMetrics", "MAX_TRAIN_EVAL", "EvalPass", "compute_eval_pass", "evaluate",
