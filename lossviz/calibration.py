@@ -246,12 +246,15 @@ def nll(probs:torch.Tensor, # [N, C] probabilities, or logits with `from_logits=
     if from_logits: return float(-torch.log_softmax(probs, 1).gather(1, labels[:, None])[:, 0].double().mean())
     return float(-probs.gather(1, labels[:, None])[:, 0].double().log().mean())
 
-# %% ../nbs/16_calibration.ipynb #e78c9ccd
-def _temp_grad(z, zy, beta):
-    "f'(beta) and f''(beta) of the mean NLL of softmax(beta * z)."
+# %% ../nbs/16_calibration.ipynb #e765b0bb
+def _temp_grad(z, zy, beta, reduce=None):
+    "f'(beta) and f''(beta) of the mean NLL of softmax(beta * z) (over every rank's samples when `reduce` sums)."
     p = torch.softmax(z * beta, 1)
     ez = (p * z).sum(1); ez2 = (p * z * z).sum(1)
-    return float((ez - zy).mean()), float((ez2 - ez * ez).clamp(min=0).mean())
+    s = torch.stack([(ez - zy).sum(), (ez2 - ez * ez).clamp(min=0).sum(), torch.tensor(float(z.shape[0]), dtype=z.dtype, device=z.device)])
+    if reduce is not None: s = reduce(s)
+    g, h, n = s.tolist()
+    return g / n, h / n
 
 def _check_logits(logits, labels):
     check_tensor(logits, "logits", ndim=2, dtype="float", finite=True)
@@ -265,6 +268,7 @@ def fit_temperature(logits:torch.Tensor, # [N, C] held-out logits (not probabili
                     t_max:float=1e2, # largest temperature considered
                     tol:float=1e-10, # stop when a step changes log T by less than this
                     max_iter:int=100, # Newton/bisection steps at most
+                    reduce=None, # DDP: a function summing a tensor over the ranks (e.g. `run.all_reduce`); each rank passes its shard
                    ) -> float:
     "The NLL-optimal temperature T* (logits / T*), by safeguarded Newton on the convex problem in 1/T."
     _check_logits(logits, labels)
@@ -273,15 +277,17 @@ def fit_temperature(logits:torch.Tensor, # [N, C] held-out logits (not probabili
     z = z - z.mean(1, keepdim=True)  # softmax is shift-invariant; centring keeps z*z small
     zy = z.gather(1, labels[:, None])[:, 0]
     lo, hi = 1.0 / t_max, 1.0 / t_min  # bracket on beta
-    if float(z.abs().max()) == 0.0: return 1.0  # constant logits: the NLL is log C for every T
-    if _temp_grad(z, zy, lo)[0] >= 0: return float(t_max)
-    if _temp_grad(z, zy, hi)[0] <= 0: return float(t_min)
+    spread = z.abs().sum()
+    if reduce is not None: spread = reduce(spread)
+    if float(spread) == 0.0: return 1.0  # constant logits: the NLL is log C for every T
+    if _temp_grad(z, zy, lo, reduce)[0] >= 0: return float(t_max)
+    if _temp_grad(z, zy, hi, reduce)[0] <= 0: return float(t_min)
     # Newton on s = log(beta) (scale-free steps), bracketed by the sign of f'; a step that leaves the bracket bisects it
     slo, shi = math.log(lo), math.log(hi)
     s = min(max(0.0, slo), shi)
     for _ in range(max_iter):
         b = math.exp(s)
-        g, h = _temp_grad(z, zy, b)
+        g, h = _temp_grad(z, zy, b, reduce)
         if g > 0: shi = s
         else: slo = s
         gs, hs = b * g, b * b * h + b * g  # d/ds and d2/ds2 of f(exp(s))

@@ -20,7 +20,7 @@ def _data():
 
 def _worker(out_dir):
     import torch, torch.distributed as dist
-    from lossviz.calibration import CalibrationStats
+    from lossviz.calibration import CalibrationStats, fit_temperature
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     z, y = _data()
@@ -34,6 +34,9 @@ def _worker(out_dir):
     res = {"rank": rank, "world": world, "local_n": local_n, "n": st.n, "ece": st.ece(), "mce": st.ece("max"),
            "rmsce": st.ece("l2"), "nll": st.nll(), "brier": st.brier(), "acc": st.accuracy,
            "count": st.reliability().count.tolist()}
+    def reduce(t):
+        dist.all_reduce(t); return t
+    res["T"] = fit_temperature(z[shard], y[shard], reduce=reduce)     # each rank its shard, the T* of all samples
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(res))
     # an empty rank (no batches) still takes part in the all_reduce
     e = CalibrationStats(15)
@@ -48,7 +51,7 @@ def test_stats_all_reduce_over_two_gloo_ranks(tmp_path):
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                         __file__, str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    from lossviz.calibration import ece, nll, brier, reliability
+    from lossviz.calibration import ece, nll, brier, reliability, fit_temperature
     z, y = _data()
     r = [json.loads((tmp_path / f"rank{k}.json").read_text()) for k in range(2)]
     assert r[0]["world"] == 2 and r[0]["local_n"] + r[1]["local_n"] == N and r[0]["local_n"] != r[1]["local_n"]
@@ -61,8 +64,31 @@ def test_stats_all_reduce_over_two_gloo_ranks(tmp_path):
         assert res["nll"] == pytest.approx(nll(z, y, from_logits=True), abs=1e-9)
         assert res["brier"] == pytest.approx(brier(z, y, from_logits=True), abs=1e-7)
         assert res["acc"] == pytest.approx(float((z.argmax(1) == y).double().mean()), abs=1e-15)
+        assert res["T"] == pytest.approx(fit_temperature(z, y), abs=1e-9)
     e = [json.loads((tmp_path / f"empty{k}.json").read_text()) for k in range(2)]
     assert e[0] == e[1] and e[0]["n"] == 100 and e[0]["ece"] == pytest.approx(ece(z[:100], y[:100], from_logits=True), abs=1e-12)
+
+
+def test_monitor_under_ddp_merges_the_test_shards(tmp_path):
+    "lossviz train under torchrun with the calibration monitor: the stored table counts the whole test split."
+    from lossviz.store import RunStore
+    store = tmp_path / "ddp.sqlite"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    # torchrun's own parser would read `--monitor` as an ambiguous prefix of its `--monitor-interval`: the arguments
+    # go through a two-line script instead
+    script = tmp_path / "train.py"
+    args = ["train", "--no-progress", "--dataset", "blobs", "--epochs", "2", "--batch-size", "32",
+            "--monitor", "calibration", "--store", str(store)]
+    script.write_text(f"import sys\nfrom lossviz.cli import main\nsys.exit(main({args!r}))\n")
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
+                       capture_output=True, text=True, env=env, timeout=400)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    s = RunStore(store)
+    r = s.runs()[0]
+    sc = s.scalars(r["id"])
+    assert len(sc["calibration/ece"][1]) == 2 and len(sc["calibration/temperature"][1]) == 2
+    a = s.artifact(r["id"], "reliability")
+    assert int(a["count"].sum()) == 120 and a.meta["n"] == 120       # both ranks' shards (60 + 60)
 
 
 if __name__ == "__main__":
