@@ -3,7 +3,7 @@
 `lossviz.plots.<name>` finds `<name>` in the submodules listed below, importing plotly only on first use."""
 import importlib
 
-_SUBMODULES = ("style", "runs", "losses", "gpw", "collapse")  # lossviz.plots.<sub>, one per view
+_SUBMODULES = ("style", "runs", "losses", "gpw", "collapse", "landscape")  # lossviz.plots.<sub>, one per view
 
 
 def __getattr__(name):
