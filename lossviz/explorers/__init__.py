@@ -13,6 +13,8 @@ _WHERE = {  # registered explorers: public name -> submodule of lossviz.explorer
     "GPWExplorer": "gpw",
     "RunMonitor": "runs",
     "CollapseExplorer": "collapse",
+    "CalibrationExplorer": "calibration",
+    "LandscapeExplorer": "landscape",
 }
 
 
