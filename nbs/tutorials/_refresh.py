@@ -14,7 +14,7 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 IMAGES = ROOT / "nbs" / "images" / "tutorials"
-CARD = {"01_softmax_collapse": 1, "02_large_step_logistic": 0, "03_neural_collapse": 0, "04_pair_weighting": 2,
+CARD = {"01_softmax_collapse": 1, "02_large_step_logistic": 0, "03_neural_collapse": 1, "04_pair_weighting": 2,
         "05_calibration": 1, "06_one_knob_families": 0, "07_flat_sharp_minima": 0, "08_harmonic_loss": 1} # which figure
 
 def pngs(nb):
