@@ -8,11 +8,13 @@ _PAGES = (  # slug, "module:function", title, one-line description, thumbnail, U
     ("runs", "runs:page", "Runs", "Start runs in their own processes; one timeline per run, every stored scalar; compare runs",
      "curves", ("run", "compare", "tracks", "log")),
     ("losses", "explorers:losses_page", "Losses", "Loss and gradient weight against the margin for any classification loss",
-     "curves", ("losses", "x")),
+     "loss", ("losses", "x")),
     ("pairs", "explorers:pairs_page", "Pairs", "How a pair loss weights every positive and negative pair (General Pair Weighting)",
      "scatter", ("loss",)),
     ("collapse", "collapse:page", "Collapse", "Neural collapse: class means and classifier rows against the simplex ETF, NC1–NC4 over epochs",
      "scatter", ("run", "epoch", "dims", "projection", "classifier")),
+    ("landscape", "landscape:page", "Landscape", "Loss surfaces and contours of trained runs with their trajectories, side by side",
+     "surface", ("run", "view", "quantity", "scale", "directions", "span", "resolution")),
 )
 
 _WHERE = {  # public name -> submodule of lossviz.app that defines it
