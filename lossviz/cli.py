@@ -126,7 +126,7 @@ class ProgressBar(Monitor):
     def on_end(self, run): self.bar.close()
     def config(self): return {} # not a measurement: left out of the stored config
 
-# %% ../nbs/34_cli.ipynb #c8a9e218
+# %% ../nbs/34_cli.ipynb #069bee37
 def _fmt(v): return "-" if v is None else f"{v:.4f}"
 
 _FLAGS = {n: "--" + n.replace("_", "-") for n in ("batch_size", "lr", "epochs", "every", "momentum", "weight_decay", "seed",
@@ -170,7 +170,10 @@ def cmd_train(a) -> int:
         if lead: print(f"\nlossviz: run {run.id} stopped (interrupted) at step {run.global_step}", file=sys.stderr)
         return 130
     except Exception as e:
-        if lead: print(f"lossviz: run {run.id} failed: {type(e).__name__}: {e} (traceback stored in the run)", file=sys.stderr)
+        from lossviz.train import NoPairs, StoreWriteFailed
+        if isinstance(e, StoreWriteFailed): return 1 # the run said so on stderr already
+        if lead: print(f"lossviz: run {run.id} failed: " + (str(e) if isinstance(e, NoPairs) else
+                       f"{type(e).__name__}: {e} (traceback stored in the run)"), file=sys.stderr)
         return 1
     finally: restore()
     dt = time.perf_counter() - t0
