@@ -1,0 +1,106 @@
+"""Time to visible and slider-move-to-update of the explorers in a real JupyterLab (headless system Chromium), next to
+the numbers issue 8 reported for the old FigureWidget explorers; plus the bytes one live update sends for a 200-point
+and a 20,000-point run (in-process). The same page also times the other rendering paths that were considered: plotly's
+`go.FigureWidget` and Panel's Plotly pane, both showing the LossExplorer's figure.
+
+    .venv/bin/python benchmarks/jupyter_latency.py [--repeats 5] [--skip-candidates]
+
+Time to visible: from the cell's execution request to the plot drawn in the page (its svg present, with data), warm
+kernel (torch and lossviz imported). Slider: the "classes C" slider of LossExplorer moved in the page, to the redrawn
+figure (median of `--repeats`)."""
+import argparse, statistics, sys, tempfile, time
+from pathlib import Path
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+
+TODAY = {"RunMonitor": "9–17 s", "LossExplorer": "6–15 s", "GPWExplorer": "26 s", "slider": "(not reported)"}
+
+SETUP = ("import torch, lossviz, numpy as np\nfrom lossviz.widgets import LossExplorer, GPWExplorer, RunMonitor\n"
+         "run = lossviz.Run('mlp', 'digits', epochs=200, lr=0.05, store='runs.sqlite', name='bench').start()")
+CELLS = {"LossExplorer": "LossExplorer()", "GPWExplorer": "GPWExplorer()", "RunMonitor": "RunMonitor(run)"}
+CANDIDATES = {"FigureWidget (LossExplorer figure)": "import plotly.graph_objects as go\ngo.FigureWidget(LossExplorer().figure())",
+              "Panel pane (LossExplorer view)": "import panel as pn\npn.extension('plotly')\nLossExplorer().panel().view"}
+
+SLIDER_JS = """(args) => {
+  const [i, v] = args;
+  const cell = window.jupyterapp.shell.currentWidget.content.widgets[i].node;
+  const row = cell.querySelector('.lossviz-control[data-name="num_classes"] input');
+  row.value = String(v); const t0 = performance.now(); window.__lossvizT0 = t0;
+  row.dispatchEvent(new Event('change')); return t0; }"""
+ANY_PLOT_JS = """(i) => { const cell = window.jupyterapp.shell.currentWidget.content.widgets[i].node;
+  const walk = (root) => { for (const el of root.querySelectorAll('*')) { if (el.classList && el.classList.contains('js-plotly-plot')
+      && el.querySelector('.main-svg') && (el.data || []).length) return true; if (el.shadowRoot && walk(el.shadowRoot)) return true; } return false; };
+  return walk(cell); }"""
+
+
+def bytes_per_update() -> dict:
+    "Median bytes of one live update (10 new points per curve) for a 200- and a 20,000-point run."
+    import numpy as np
+    from lossviz.store import RunStore
+    from lossviz.explorers.runs import RunMonitor
+    from lossviz.widgets.jupyter import JupyterView
+    out, tmp = {}, Path(tempfile.mkdtemp())
+    for n in (200, 20_000):
+        store = RunStore(tmp / f"{n}.sqlite"); rid = store.create_run(f"{n}"); store.set_status(rid, "running")
+        store.log_scalars(rid, [(s, None, k, 1 + np.sin(s / 50)) for s in range(1, n + 1) for k in ("train/loss", "train/acc")])
+        view, sizes = JupyterView(RunMonitor(rid, store), autostart=False), []
+        for k in range(30):
+            s0 = n + 10 * k
+            store.log_scalars(rid, [(s, None, key, 1.0) for s in range(s0 + 1, s0 + 11) for key in ("train/loss", "train/acc")])
+            b = view.plot.bytes_sent; view._tick(); sizes.append(view.plot.bytes_sent - b)
+        out[n] = (statistics.median(sizes), len(view.plot.figure["data"][0]["x"]))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--skip-candidates", action="store_true", help="time only lossviz's own view")
+    a = ap.parse_args()
+    from conftest import CHROMIUM_FLAGS, chromium_path, wait_until
+    from jupyter_lab import Lab
+    from playwright.sync_api import sync_playwright
+    names = list(CELLS) + ([] if a.skip_candidates else list(CANDIDATES))
+    cells = [SETUP] + [CELLS.get(n) or CANDIDATES[n] for n in names] + [CELLS["LossExplorer"]] * 2
+    lab = Lab(Path(tempfile.mkdtemp()), cells, "bench.ipynb")
+    res = {}
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True)
+            page = b.new_page(viewport={"width": 1440, "height": 1000}); page.set_default_timeout(120_000)
+            lab.open(page)
+            lab.run_and_wait(page, 0, 300) # warm kernel: torch and lossviz imported, a run training
+            for k, name in enumerate(names, 1):
+                t0 = time.perf_counter(); lab.run_cell(page, k)
+                wait_until(lambda: page.evaluate(ANY_PLOT_JS, k), 120, 0.02, f"{name} to show")
+                res[name] = time.perf_counter() - t0
+                lab.wait_idle(page)
+            # warm again: a second LossExplorer (plotly.js already in the page)
+            k = len(names) + 1
+            t0 = time.perf_counter(); lab.run_cell(page, k)
+            wait_until(lambda: page.evaluate(ANY_PLOT_JS, k), 120, 0.02, "LossExplorer again"); res["LossExplorer (again)"] = time.perf_counter() - t0
+            lab.wait_idle(page)
+            lat = []
+            for r in range(a.repeats):
+                before = page.evaluate("() => window.__lossvizLastDraw || 0")
+                t0 = page.evaluate(SLIDER_JS, [k, 11 + r])
+                wait_until(lambda: page.evaluate("() => window.__lossvizLastDraw || 0") > max(before, t0), 30, 0.005, "the redraw")
+                lat.append(page.evaluate("() => window.__lossvizLastDraw") - t0)
+                time.sleep(0.2)
+            res["slider"] = statistics.median(lat) / 1000
+            b.close()
+    finally: lab.stop()
+    by = bytes_per_update()
+    print(f"\nJupyterLab 4 in headless Chromium, warm kernel (torch + lossviz imported, a run training), {a.repeats} slider moves\n")
+    print(f"{'what':40s} {'lossviz now':>12s}   today (issue 8)")
+    for n in ("LossExplorer", "GPWExplorer", "RunMonitor", "LossExplorer (again)"):
+        print(f"{n + ' time to visible':40s} {res[n]:10.2f} s   {TODAY.get(n.split()[0], '')}")
+    print(f"{'slider move to updated figure':40s} {1000 * res['slider']:9.0f} ms   {TODAY['slider']}")
+    for n in CANDIDATES:
+        if n in res: print(f"{'candidate: ' + n:40s} {res[n]:10.2f} s   (first display, same page)")
+    for n, (med, shown) in by.items():
+        print(f"{'bytes per live update, %d-point run' % n:40s} {med:10.0f} B   ({shown} points displayed per curve)")
+    print(f"\nratio of bytes per update, 20,000 / 200 points: {by[20_000][0] / by[200][0]:.2f}")
+
+
+if __name__ == "__main__": main()
