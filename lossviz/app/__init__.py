@@ -15,6 +15,8 @@ _PAGES = (  # slug, "module:function", title, one-line description, thumbnail, U
      "scatter", ("run", "epoch", "dims", "projection", "classifier")),
     ("landscape", "landscape:page", "Landscape", "Loss surfaces and contours of trained runs with their trajectories, side by side",
      "surface", ("run", "view", "quantity", "scale", "directions", "span", "resolution")),
+    ("calibration", "calibration:page", "Calibration", "Reliability diagrams, confidence histograms and a what-if temperature with T*, runs side by side",
+     "reliability", ("runs", "epoch", "temperature", "fitted", "strategy", "n_bins")),
 )
 
 _WHERE = {  # public name -> submodule of lossviz.app that defines it

@@ -29,7 +29,7 @@ def md_text(text) -> str:
     "`text` for a Markdown pane: HTML-escaped, with Markdown and LaTeX control characters backslash-escaped."
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|$~>])", r"\\\1", esc(text))
 
-# %% ../../nbs/33_app_core.ipynb #0ad01386
+# %% ../../nbs/33_app_core.ipynb #22f80f23
 def _svg(body:str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 160 90" width="160" height="90" role="img">'
             f'<rect width="160" height="90" rx="6" fill="#f4f6fa"/>{body}</svg>')
@@ -47,7 +47,9 @@ def _thumbnails() -> dict:
     rings = "".join(f'<ellipse cx="80" cy="47" rx="{9 * k}" ry="{5 * k}" fill="none" stroke="hsl({250 - 22 * k},65%,50%)" stroke-width="2"/>' for k in range(1, 8))
     bars = "".join(f'<rect x="{14 + 14 * i}" y="{80 - 7 * i}" width="10" height="{7 * i}" fill="#4c78a8"/>' for i in range(1, 10))
     rel = "".join(f'<rect x="{14 + 14 * i}" y="{80 - 6.5 * i ** 0.8 * 1.4}" width="10" height="{6.5 * i ** 0.8 * 1.4}" fill="#59a14f"/>' for i in range(1, 10))
-    return {"curves": _svg(_poly(curve(20, 55, 4), "#1f77b4") + _poly(curve(35, 40, 7), "#ff7f0e") + _poly(curve(50, -30, 5), "#2ca02c", 2)),
+    sig = lambda k, o: [(10 + 7 * i, 12 + 66 / (1 + math.exp(k * (i - o)))) for i in range(21)]
+    loss = _svg(_poly(sig(0.5, 8), "#1f77b4") + _poly(sig(0.9, 10), "#e377c2") + _poly([(10 + 7 * i, 40 + 30 / (1 + math.exp(0.6 * (i - 9)))) for i in range(21)], "#2ca02c"))
+    return {"loss": loss, "curves": _svg(_poly(curve(20, 55, 4), "#1f77b4") + _poly(curve(35, 40, 7), "#ff7f0e") + _poly(curve(50, -30, 5), "#2ca02c", 2)),
             "heatmap": _svg(cells), "scatter": _svg(dots), "surface": _svg(rings), "bars": _svg(bars),
             "reliability": _svg(rel + '<line x1="10" y1="82" x2="150" y2="8" stroke="#888" stroke-dasharray="4 3"/>')}
 

@@ -37,7 +37,7 @@ def wants_log(key:str) -> bool:
     k = key.lower()
     return any(h in k for h in LOG_HINTS) and not k.endswith("acc")
 
-# %% ../../nbs/33b_app_runs.ipynb #31a28a8c
+# %% ../../nbs/33b_app_runs.ipynb #8152242f
 RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
 def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already decimated
@@ -65,7 +65,7 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
             ys = [series[(rid, key)][1] for rid, _ in runs if (rid, key) in series and len(series[(rid, key)][1])]
             pos = np.concatenate(ys) if ys else np.zeros(0); pos = pos[np.isfinite(pos) & (pos > 0)]
             wide = len(pos) and np.log10(pos.max() / pos.min()) >= 1.5 # decades only: no crowded 2/5 labels
-            fig.update_yaxes(type="log", exponentformat="power", row=r, col=1, **({"dtick": 1} if wide else {"nticks": 4}))
+            fig.update_yaxes(type="log", exponentformat="power", row=r, col=1, dtick=1 if wide else "D2")
         else: fig.update_yaxes(nticks=5, row=r, col=1)
     fig.update_xaxes(title_text="step", row=n, col=1)
     fig.update_layout(height=70 + row_height * n, margin=dict(l=60, r=20, t=60 if title else 36, b=40), autosize=True,
@@ -267,7 +267,7 @@ class RunTimeline(Explorer):
 
     def __repr__(self): return f"RunTimeline(run {self._run}, compare {list(self.compare)}, {len(self.tracks)} tracks)"
 
-# %% ../../nbs/33b_app_runs.ipynb #50834b52
+# %% ../../nbs/33b_app_runs.ipynb #bff10c73
 TABLE_COLUMNS = ("id", "name", "status", "data", "model", "loss", "epoch", "step", "train loss", "test acc", "device", "started")
 
 def _cfg_name(run:dict, key:str) -> str:
@@ -396,6 +396,8 @@ class RunsPage:
         "Re-read the runs and update the table (and the compare choices) if anything changed."
         import pandas as pd
         if self.pending is not None: self.check_pending()
+        h = self.timeline.figure_height()
+        if getattr(self, "view_tl", None) is not None and self.view_tl.pane.height != h: self.view_tl.pane.height = h
         rows = runs_rows(self.store.runs())
         if rows == self._rows: return
         self._rows = rows
