@@ -269,3 +269,18 @@ def test_bad_input(digits):
     with pytest.raises(ValueError, match="norm:"): random_directions(m, norm="weird")
     with pytest.raises(ValueError, match="checkpoints:"): trajectory_directions([m.state_dict()], model=m)
     with pytest.raises(ValueError, match="model_b:"): interpolate(m, other, F.cross_entropy, (x, y))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_cuda_vmap_equals_cpu_loop(digits, name):
+    x, y, ds = digits
+    m = _model(name, ds)
+    d = random_directions(m, seed=1)
+    cpu = surface(m, F.cross_entropy, (x, y), d, steps=7, progress=False)
+    mc = copy.deepcopy(m).cuda()
+    gpu = surface(mc, F.cross_entropy, (x.cuda(), y.cuda()), d.to("cuda"), steps=7, progress=False)
+    assert gpu.meta["strategy"] == "vmap"
+    np.testing.assert_allclose(gpu.loss, cpu.loss, rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(gpu.acc, cpu.acc, atol=1e-2)
