@@ -294,7 +294,7 @@ class _PlainView:
     def sync(self, live=False): self._redraw()
     def __panel__(self): return self.view
 
-# %% ../../nbs/33_app_core.ipynb #cebecaea
+# %% ../../nbs/33_app_core.ipynb #a77010cf
 def _sync_explorer_url(ex, ctx):
     "Write `ex`'s URL-state controls into the address bar whenever they change."
     names = [n for n in ctx.page.params if n in ex.param]
@@ -328,7 +328,9 @@ def build_page(slug:str|None, # a registered page, or None for the landing galle
     page = get_page(slug)
     notes: list = []
     ctx = PageContext(page, store, args=args, launcher=launcher, notes=notes)
-    made = page.factory()(ctx)
+    try: made = page.factory()(ctx)
+    except Exception as e: # one broken page never takes the gallery down
+        made = pn.pane.Alert(esc(f"This page could not be built: {type(e).__name__}: {e}"), alert_type="danger", margin=(5, 12))
     if isinstance(made, Explorer):
         _sync_explorer_url(made, ctx)
         made = explorer_view(made)
