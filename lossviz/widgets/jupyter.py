@@ -39,17 +39,27 @@ def plotly_js() -> PlotlyJS:
         w = _LIB["w"] = PlotlyJS(source=plotly_js_path().read_text(encoding="utf-8"))
     return w
 
-# %% ../../nbs/32_widgets.ipynb #9f3bf9ee
+# %% ../../nbs/32_widgets.ipynb #7455abed
 _JS = r"""
 const KEY = "__lossvizPlotly";
 function loadPlotly(model) {
   if (!globalThis[KEY]) {
     globalThis[KEY] = (async () => {
       if (globalThis.Plotly && globalThis.Plotly.react && globalThis.Plotly.__lossviz) return globalThis.Plotly;
-      const ref = model.get("lib") || "";
-      const lib = await model.widget_manager.get_model(ref.replace("IPY_MODEL_", ""));
-      const src = lib.get("source");
-      if (!src) throw new Error("the PlotlyJS widget has no source");
+      let src = null;
+      try { // the kernel's PlotlyJS widget: its state came with the page (no round trip to a busy kernel)
+        const lib = await model.widget_manager.get_model((model.get("lib") || "").replace("IPY_MODEL_", ""));
+        src = lib.get("source");
+      } catch (e) { src = null; }
+      if (!src) { // a page that does not know that widget (opened after it was made): ask the kernel for the source
+        src = await new Promise((resolve, reject) => {
+          const got = (msg) => { if (msg && msg.type === "plotly_source") { model.off("msg:custom", got); resolve(msg.source); } };
+          model.on("msg:custom", got);
+          model.send({ type: "need_plotly" });
+          setTimeout(() => { model.off("msg:custom", got); reject(new Error("no plotly.js from the kernel within 60 s")); }, 60000);
+        });
+      }
+      if (!src) throw new Error("no plotly.js source");
       (new Function("module", "exports", "define", src)).call(globalThis, undefined, undefined, undefined);
       if (!globalThis.Plotly) throw new Error("plotly.js did not define window.Plotly");
       globalThis.Plotly.__lossviz = true;
@@ -237,6 +247,7 @@ class ExplorerWidget(anywidget.AnyWidget):
             d = 1 if t == "attached" else -1
             self.views = max(self.views + d, 0)
             if self.on_view is not None: self.on_view(d)
+        elif t == "need_plotly": self.send({"type": "plotly_source", "source": plotly_js().source}) # a page that lacks the PlotlyJS widget
         elif t == "set" and self.on_set is not None: self.on_set(content.get("name"), content.get("value"))
         elif t == "act" and self.on_act is not None: self.on_act(content.get("name"))
 
@@ -336,7 +347,7 @@ class Poller:
 
     def __repr__(self): return f"Poller(every {self.interval:g}s, {'running' if self.running else 'stopped'})"
 
-# %% ../../nbs/32_widgets.ipynb #9302d903
+# %% ../../nbs/32_widgets.ipynb #c6018ac9
 class _Control:
     "A control of a `JupyterView` as Python sees it: `.value` reads the widget's state; setting it acts like the browser."
     def __init__(self, view, name): self.view, self.name = view, name
@@ -368,10 +379,15 @@ class JupyterView:
         self.explorer = ex = explorer
         if not hasattr(ex, "lock"): ex.lock = threading.RLock()
         self._fv, self._sent = None, {}
-        self.plot = ExplorerWidget(kind=ex.layout, layout=W.Layout(width="100%"))
+        with ex.lock: # the widget opens with its whole state: the first render already shows controls and figure
+            state = dict(controls=[c.to_dict() for c in ex.controls()], note=ex.note(), actions=dict(ex.actions()))
+            fig = figure_json(ex.figure())
+            self._sent = {i: (ep, len(x)) for i, (x, y, ep) in ex.streams().items()}
+            self._fv = ex.figure_version
+        self.plot = ExplorerWidget(fig, kind=ex.layout, layout=W.Layout(width="100%"), **state)
         self.plot.on_view, self.plot.on_set, self.plot.on_act = self._on_view, self._on_set, self._on_act
         self.poller = Poller(self._tick, ex.interval, mode="thread", on_error=self._show_error)
-        self.sync()
+        self.sync() # anything that changed meanwhile (a live explorer)
         self.buttons = {n: _Button(self, n) for n in self.plot.actions}
         ex.attach(self)
         if autostart and ex.live and not ex.done: self.poller.start()

@@ -47,7 +47,8 @@ def _errors(tab) -> list:
 
 
 def _wait_plots(lab, page, i, n=1, timeout=60):
-    return wait_until(lambda: (p := lab.plots(page, i)) and len(p) >= n and all(q["renders"] >= 1 and q["svg"] for q in p) and p,
+    "Wait for the plot(s) of cell i to be drawn with data (the first drawing already has it: the widget opens with its figure)."
+    return wait_until(lambda: (p := lab.plots(page, i)) and len(p) >= n and all(q["renders"] >= 1 and q["svg"] and q["points"] > 0 for q in p) and p,
                       timeout, 0.05, f"the plot(s) of cell {i}")
 
 
@@ -56,9 +57,11 @@ def test_every_explorer_renders_without_errors_then_survives_a_reload(lab, tab):
     lab.open(page)
     lab.run_and_wait(page, 0)
     for k, name in enumerate(NAMES, 1):
-        lab.run_and_wait(page, k)
+        t0 = time.monotonic(); lab.run_cell(page, k)
         plots = _wait_plots(lab, page, k)
+        print(f"{name}: drawn with data {time.monotonic() - t0:.2f} s after its cell ran (first drawing: renders={plots[0]['renders']})")
         assert plots[0]["points"] > 0, (name, plots)
+        lab.wait_idle(page)
     for k, name in enumerate(NAMES, 1 + len(NAMES)):
         lab.run_and_wait(page, k) # edge settings go through the displayed views
     time.sleep(1.0)
@@ -93,18 +96,21 @@ def test_figures_follow_the_width_and_nothing_overlaps(lab, tab, width):
     if not lab.plots(page, 1): # a fresh kernel (first test not run): show the explorers
         lab.run_and_wait(page, 0)
         for k in range(1, 1 + len(NAMES)): lab.run_and_wait(page, k)
+    bad = {} # explorer -> what is wrong (all explorers are checked, then the test fails listing every problem)
     for k, name in enumerate(NAMES, 1):
         page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.scrollIntoView()", k)
         plots = _wait_plots(lab, page, k, timeout=60)
         time.sleep(0.3) # let a resize settle
         p = lab.plots(page, k)[0]
-        assert p["width"] > 0.45 * p["output"], (name, width, p) # the figure fills its side of the output area
+        if not p["width"] > 0.45 * p["output"]: bad.setdefault(name, []).append(("narrow", p)) # the figure fills its side of the output
         for b in lab.boxes(page, k):
-            assert overlaps(b["parts"]) == [], (name, width, overlaps(b["parts"]))
-            assert clipped(b["parts"], b["svg"]) == [], (name, width, clipped(b["parts"], b["svg"]))
-            assert b["plot"][2] <= page.viewport_size["width"] + 1 # nothing cut at the window's edge
+            if overlaps(b["parts"]): bad.setdefault(name, []).append(("overlap", overlaps(b["parts"])))
+            if clipped(b["parts"], b["svg"]): bad.setdefault(name, []).append(("clipped", clipped(b["parts"], b["svg"])))
+            if b["plot"][2] > page.viewport_size["width"] + 1: bad.setdefault(name, []).append(("cut at the window's edge", b["plot"]))
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.locator(".jp-Cell").nth(k).screenshot(path=str(SHOTS / f"jupyter-{name}-{width}.png"))
+    for name, what in bad.items(): print(f"{width}px {name}: {what}")
+    assert bad == {}, bad
     assert _errors(tab) == [], _errors(tab)
 
 
