@@ -469,7 +469,7 @@ class Line:
     def complete(self) -> bool: return bool(self.done.all())
     def __repr__(self): return f"Line({len(self.x)} points, x in [{self.x[0]:g}, {self.x[-1]:g}], done={self.done.mean():.0%})"
 
-# %% ../nbs/13_landscape.ipynb #361f8357
+# %% ../nbs/13_landscape.ipynb #63f1e754
 class _Art:
     "What `RunStore.log_artifact` needs (kind, data, meta, to_bytes), without importing the store (a floor above)."
     def __init__(self, kind, data, meta): self.kind, self.data, self.meta = kind, data, meta
@@ -522,7 +522,7 @@ def _compute(ev:Evaluator, coords:list, *, progress, callback, store, run_id, st
     order = [lv[~done.ravel()[lv]] for lv in (levels(steps, dims) if all(len(c) == steps for c in coords) else [np.arange(total)])]
     todo = int(sum(len(o) for o in order))
     bar = None
-    if progress and rank == 0 and todo:
+    if progress is not False and rank == 0 and todo: # None: the bar appears once the work takes over a second
         from tqdm import tqdm
         bar = tqdm(total=todo, desc=f"{kind.replace('landscape_', '')} {'x'.join(map(str, shape[::-1]))}", unit="pt",
                    delay=0 if progress is True else 1.0, leave=False)
