@@ -14,7 +14,7 @@ from ..store import Artifact
 # %% auto #0
 __all__ = ['CalibrationMonitor']
 
-# %% ../../nbs/23d_monitors_calibration.ipynb #b5d0ec0c
+# %% ../../nbs/23d_monitors_calibration.ipynb #e038e094
 class CalibrationMonitor(Monitor):
     "Calibration of the test predictions after every epoch: ECE, MCE, NLL, Brier, T*, and the reliability table."
     name = "calibration"
@@ -23,11 +23,13 @@ class CalibrationMonitor(Monitor):
                  n_bins:int=15, # uniform bins of the ECE and the table
                  temperature:bool=True, # also fit T* (and the ECE at T*)
                  artifact:bool=True, # store the reliability table every epoch
+                 max_logits:int=200_000, # also store the pass's logits and labels when N * C is at most this (0: never)
                 ):
         super().__init__(every)
         self.split = check_choice(split, "split", ("train", "test"))
         self.n_bins = int(check_range(n_bins, "n_bins", 1, None, integer=True))
         self.temperature, self.artifact = bool(temperature), bool(artifact)
+        self.max_logits = int(check_range(max_logits, "max_logits", 0, None, integer=True))
         self.seconds = 0.0   # total time spent here (the shared pass excluded)
 
     def measure(self, run, ep) -> dict:
@@ -57,8 +59,10 @@ class CalibrationMonitor(Monitor):
         if self.artifact:
             meta = {"epoch": int(epoch), "split": self.split, "n_bins": self.n_bins, "n": table.n,
                     **{k: float(v) for k, v in m.items()}}
-            out["calibration"] = Artifact("reliability", {"edges": table.edges, "confidence": table.confidence,
-                                                          "accuracy": table.accuracy, "count": table.count}, meta)
+            data = {"edges": table.edges, "confidence": table.confidence, "accuracy": table.accuracy, "count": table.count}
+            if getattr(run, "world_size", 1) == 1 and ep.logits.numel() <= self.max_logits:
+                data["logits"], data["labels"] = ep.logits.float(), ep.labels   # the explorer's what-if temperature
+            out["calibration"] = Artifact("reliability", data, meta)
         dt = time.perf_counter() - t0
         self.seconds += dt
         out["calibration/seconds"] = dt
@@ -66,4 +70,4 @@ class CalibrationMonitor(Monitor):
 
     def config(self) -> dict:
         return {**super().config(), "split": self.split, "n_bins": self.n_bins, "temperature": self.temperature,
-                "artifact": self.artifact}
+                "artifact": self.artifact, "max_logits": self.max_logits}
