@@ -192,7 +192,7 @@ def inputs_trusted() -> bool:
     "Whether the caller is inside `trusted_inputs()`."
     return _TRUSTED.get()
 
-# %% ../nbs/00_core.ipynb #bcb479c1
+# %% ../nbs/00_core.ipynb #cead9538
 def check_logits(logits:torch.Tensor, # [N, C] unnormalised scores
                  targets:torch.Tensor, # [N] int64 class indices
                  reduction:str="mean", # "mean", "sum" or "none"
@@ -216,9 +216,12 @@ def reduce(values:torch.Tensor, # per-sample losses [N]
 def finish(values:torch.Tensor, # per-sample losses [N]
            logits:torch.Tensor, # the logits they came from
            reduction:str="mean", # "mean", "sum" or "none"
+           overflow=None, # a message (or a callable returning one) to raise when the values overflow on finite logits
           ) -> torch.Tensor:
     "Reduce per-sample losses; if any is NaN/inf, first check the logits so NaN/inf input gets a clear error."
-    if not inputs_trusted() and values.numel() and not bool(torch.isfinite(values.detach().sum())): check_finite(logits, "logits")
+    if not inputs_trusted() and values.numel() and not bool(torch.isfinite(values.detach().sum())):
+        check_finite(logits, "logits")
+        if overflow is not None: raise ValueError(overflow() if callable(overflow) else overflow)
     return reduce(values, reduction)
 
 # %% ../nbs/00_core.ipynb #90cb0192

@@ -58,3 +58,18 @@ def test_import_is_light():
     code = "import sys, lossviz, lossviz.core, lossviz.losses; bad = [m for m in ('plotly', 'panel', 'ipywidgets', 'sqlite3') if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"importing lossviz pulled in UI/store modules: {out}"
+
+
+def test_loss_helpers_live_in_core():
+    # issue 14: the helpers several science modules use are on the ground floor
+    from lossviz.core import check_logits, reduce, finish, trusted_inputs, inputs_trusted
+    z, y = torch.randn(3, 4), torch.tensor([0, 3, 1])
+    check_logits(z, y)
+    with pytest.raises(ValueError, match="targets: expected values in"): check_logits(z, y + 1)
+    with trusted_inputs():
+        assert inputs_trusted()
+        check_logits(z, y + 1)  # skipped inside trusted_inputs()
+    assert not inputs_trusted()
+    assert reduce(torch.zeros(0)).item() == 0.0
+    with pytest.raises(ValueError, match="too big"): finish(torch.tensor([1.0, float("inf")]), z, overflow=lambda: "too big")
+    with pytest.raises(ValueError, match="logits: expected finite values"): finish(torch.tensor([float("nan")]), torch.tensor([[float("nan"), 0.0]]), overflow="x")

@@ -1,4 +1,4 @@
-"""Contract, reference and property tests for every registered classification loss (nbs/10a, 10b, 10c)."""
+"""Contract, reference and property tests for every registered classification loss (nbs/10b, 10c, 10d)."""
 import math
 import pytest
 import torch
@@ -235,3 +235,53 @@ def test_focal_down_weights_easy_samples():
 def test_mae_is_twice_one_minus_py():
     z, y = batch(9, 4, seed=9)
     torch.testing.assert_close(mae(z, y, "none"), (torch.softmax(z, 1) - F.one_hot(y, 4)).abs().sum(1))
+
+
+# ---------------------------------------------------------------- edges found by the independent checks (issue 14)
+def test_ldr_kl_normalize_survives_underflowing_rows():
+    # softplus of every logit underflows in float32; exact value -0.85906752244613548783 (mpmath, 50 digits)
+    z = torch.tensor([[-120., -200., -150.]]); y = torch.tensor([0])
+    for dt in (torch.float32, torch.float64):
+        zz = z.detach().to(dt).requires_grad_()
+        v = ldr_kl(zz, y, normalize=True)
+        assert v.item() == pytest.approx(-0.85906752244613548783, rel=1e-6)
+        v.backward(); assert torch.isfinite(zz.grad).all()
+    # and the normalisation is still softplus / row mean where nothing underflows
+    g = torch.Generator().manual_seed(3); z2 = torch.randn(6, 4, generator=g, dtype=torch.float64); y2 = torch.randint(0, 4, (6,), generator=g)
+    f = F.softplus(z2); f = f / f.mean(1, keepdim=True)
+    torch.testing.assert_close(ldr_kl(z2, y2, "none", normalize=True), ldr_kl(f, y2, "none"), rtol=1e-12, atol=1e-12)
+
+
+def test_squentropy_does_not_cancel_when_the_true_logit_dominates():
+    z = torch.tensor([[1e4, 1.25, -1.25]], requires_grad=True)
+    v = squentropy(z, torch.tensor([0]))
+    assert v.item() == 1.5625  # CE = 0 to float32; (1.25² + 1.25²) / 2
+    v.backward()
+    torch.testing.assert_close(z.grad, torch.tensor([[0.0, 1.25, -1.25]]))  # the softmax part is 0 here
+
+
+def test_comp_sum_overflow_is_an_error_not_inf():
+    z = torch.tensor([[0.0, 100.0, 0.0]]); y = torch.tensor([0])  # CE ~ 100
+    assert torch.isfinite(comp_sum(z, y, tau=0.5))  # e^(0.5 * 100) fits float32
+    with pytest.raises(ValueError, match=r"comp_sum: with tau=0.0 .* overflows torch.float32 .*largest cross-entropy here 100"):
+        comp_sum(z, y, tau=0.0)
+    assert torch.isfinite(comp_sum(z.double(), y, tau=0.0))  # float64 holds e^100
+    from lossviz.core import trusted_inputs
+    with trusted_inputs(): assert comp_sum(z, y, tau=0.0).item() == float("inf")  # a Run's divergence check takes over
+    assert losses.spec("comp_sum").notes
+
+
+def test_tversky_and_dice_with_an_absent_class():
+    g = torch.Generator().manual_seed(12)
+    z = torch.randn(10, 4, generator=g, dtype=torch.float64); y = torch.tensor([0, 1, 2] * 3 + [0])  # class 3 absent
+    p = torch.softmax(z, 1); oh = F.one_hot(y, 4).double()
+    tp, fp, fn = (p * oh).sum(0), (p * (1 - oh)).sum(0), ((1 - p) * oh).sum(0)
+    assert fn[3] == 0 and tp[3] == 0
+    for s in (1.0, 0.0):
+        idx = (tp + s) / (tp + 0.3 * fp + 0.7 * fn + s) if s else torch.cat([tp[:3] / (tp[:3] + 0.3 * fp[:3] + 0.7 * fn[:3]), torch.zeros(1, dtype=torch.float64)])
+        assert tversky(z, y, smooth=s).item() == pytest.approx(1 - idx.mean().item(), rel=1e-12)
+        dc = (2 * tp + s) / (2 * tp + fp + fn + s) if s else torch.cat([2 * tp[:3] / (2 * tp[:3] + fp[:3] + fn[:3]), torch.zeros(1, dtype=torch.float64)])
+        assert dice(z, y, smooth=s).item() == pytest.approx(1 - dc.mean().item(), rel=1e-12)
+    # γ = 0: the absent class is the full 1/C whatever the predictions; γ = 1: about α·FP/C
+    assert tversky(z, y, smooth=1.0).item() < tversky(z, y, smooth=0.0).item()
+    assert any("absent" in n for n in losses.spec("tversky").notes) and any("absent" in n for n in losses.spec("dice").notes)

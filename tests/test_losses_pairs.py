@@ -1,5 +1,6 @@
-"""Pair, proxy and feature losses: hand-written per-anchor loops, pytorch-metric-learning under the same conventions,
-gradcheck, vmap-safety, degenerate batches and bad input."""
+"""Pair, proxy and feature losses: hand-written per-anchor loops, gradcheck, vmap-safety, degenerate batches, documented
+conventions and bad input. (The cross-checks against pytorch-metric-learning are in test_losses_pairs_pml.py, which skips
+as a whole when PML is not installed; nothing here needs it.)"""
 import math
 import pytest
 import torch
@@ -204,64 +205,6 @@ def test_triplet_gradient_is_plus_minus_one_per_active_triplet():
     torch.testing.assert_close(S.grad, want / count)
 
 
-# ---------------------------------------------------------------- pytorch-metric-learning, same conventions
-
-pml = pytest.importorskip("pytorch_metric_learning")
-from pytorch_metric_learning import losses as PL, miners as PM, distances as PD  # noqa: E402
-
-
-def pml_cases():
-    cos = PD.CosineSimilarity
-    return [
-        ("contrastive(euclidean 0/1) = ContrastiveLoss()", lambda S, y: P.contrastive(S, y, 0.0, 1.0, "euclidean"), lambda e, y: PL.ContrastiveLoss()(e, y)),
-        ("contrastive(cosine 1/0.3) = ContrastiveLoss(cosine)", lambda S, y: P.contrastive(S, y, 1.0, 0.3), lambda e, y: PL.ContrastiveLoss(pos_margin=1, neg_margin=0.3, distance=cos())(e, y)),
-        ("triplet all euclidean", lambda S, y: P.triplet(S, y, 0.2, "all", "euclidean"), lambda e, y: PL.TripletMarginLoss(margin=0.2)(e, y)),
-        ("triplet all cosine", lambda S, y: P.triplet(S, y, 0.2), lambda e, y: PL.TripletMarginLoss(margin=0.2, distance=cos())(e, y)),
-        *[(f"triplet {m} (TripletMarginMiner)", (lambda m: lambda S, y: P.triplet(S, y, 0.2, m, "euclidean"))(m),
-           (lambda m: lambda e, y: PL.TripletMarginLoss(margin=0.2)(e, y, PM.TripletMarginMiner(margin=0.2, type_of_triplets=m)(e, y)))(m))
-          for m in ("semihard", "hard")],
-        ("triplet batch_hard (BatchHardMiner)", lambda S, y: P.triplet(S, y, 0.2, "batch_hard", "euclidean"), lambda e, y: PL.TripletMarginLoss(margin=0.2)(e, y, PM.BatchHardMiner()(e, y))),
-        ("lifted euclidean", lambda S, y: P.lifted_structure(S, y, 0.0, 1.0, "euclidean"), lambda e, y: PL.LiftedStructureLoss()(e, y)),
-        ("lifted cosine", lambda S, y: P.lifted_structure(S, y), lambda e, y: PL.LiftedStructureLoss(neg_margin=0.5, pos_margin=1.0, distance=cos())(e, y)),
-        ("multi_similarity pml preset", lambda S, y: P.multi_similarity(S, y, **P.MS_PRESETS["pml"]), lambda e, y: PL.MultiSimilarityLoss()(e, y)),
-        ("multi_similarity mined", lambda S, y: P.multi_similarity(S, y), lambda e, y: PL.MultiSimilarityLoss()(e, y, PM.MultiSimilarityMiner(0.1)(e, y))),
-        ("multi_similarity paper preset", lambda S, y: P.multi_similarity(S, y, **P.MS_PRESETS["paper"]), lambda e, y: PL.MultiSimilarityLoss(base=1.0)(e, y, PM.MultiSimilarityMiner(0.1)(e, y))),
-        ("circle", lambda S, y: P.circle(S, y), lambda e, y: PL.CircleLoss()(e, y)),
-        ("ntxent", lambda S, y: P.ntxent(S, y), lambda e, y: PL.NTXentLoss()(e, y)),
-        ("supcon", lambda S, y: P.supcon(S, y), lambda e, y: PL.SupConLoss()(e, y)),
-        ("tcm", lambda S, y: P.tcm(S, y), lambda e, y: PL.ThresholdConsistentMarginLoss()(e, y)),
-    ]
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-@pytest.mark.parametrize("case", pml_cases(), ids=lambda c: c[0])
-def test_matches_pytorch_metric_learning(case, seed):
-    _, ours, theirs = case
-    e, y = batch(seed, n=24, d=8, classes=5)
-    e1 = e.clone().requires_grad_(True); e2 = e.clone().requires_grad_(True)
-    a, b = ours(csm(e1), y), theirs(e2, y)
-    assert a.item() == pytest.approx(b.item(), rel=1e-9, abs=1e-12)
-    a.backward(); b.backward()
-    torch.testing.assert_close(e1.grad, e2.grad, rtol=1e-7, atol=1e-10)
-
-
-@pytest.mark.parametrize("name,cls", [("proxy_anchor", "ProxyAnchorLoss"), ("proxy_nca", "ProxyNCALoss"), ("normalized_softmax", "NormalizedSoftmaxLoss")])
-def test_proxy_losses_match_pml(name, cls):
-    e, y = batch(7, n=20, d=6, classes=5)
-    ours = losses.get(name, num_classes=5, dim=6).double()
-    theirs = getattr(PL, cls)(num_classes=5, embedding_size=6).double()
-    with torch.no_grad():
-        if name == "normalized_softmax": theirs.W.copy_(ours.proxies.T)
-        else: theirs.proxies.copy_(ours.proxies)
-    e1 = e.clone().requires_grad_(True); e2 = e.clone().requires_grad_(True)
-    a, b = ours(e1, y), theirs(e2, y)
-    assert a.item() == pytest.approx(b.item(), rel=1e-9)
-    a.backward(); b.backward()
-    torch.testing.assert_close(e1.grad, e2.grad, rtol=1e-6, atol=1e-9)
-    pg = theirs.W.grad.T if name == "normalized_softmax" else theirs.proxies.grad
-    torch.testing.assert_close(ours.proxies.grad, pg, rtol=1e-6, atol=1e-9)
-
-
 def test_proxy_nca_negatives_denominator_is_the_paper_form():
     e, y = batch(8, n=10, d=4, classes=3)
     loss = losses.get("proxy_nca", num_classes=3, dim=4, denominator="negatives", scale=2.0).double()
@@ -271,6 +214,8 @@ def test_proxy_nca_negatives_denominator_is_the_paper_form():
         l = [-2.0 * (2 - 2 * S[i, c].item()) for c in range(3)]
         ref += -l[y[i]] + math.log(sum(math.exp(l[c]) for c in range(3) if c != y[i]))
     assert loss.on_similarity(S, y).item() == pytest.approx(ref / 10, rel=1e-10)
+
+
 
 
 # ---------------------------------------------------------------- gradients, vmap, limits
@@ -402,3 +347,86 @@ def test_center_loss_learns_class_means():
     l = cl(x, y); opt.zero_grad(); l.backward(); opt.step()
     means = torch.stack([x[y == c].mean(0) for c in range(3)])
     torch.testing.assert_close(cl.centers.detach(), means, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- documented conventions (issue 14)
+
+def test_supcon_and_infonce_keep_the_formula_on_a_one_class_batch():
+    e, _ = batch(30, n=9, d=4)
+    y = torch.zeros(9, dtype=torch.long)
+    S = csm(e)
+    for name in ("supcon", "infonce"):
+        got = losses.get(name, temperature=0.3).on_similarity(S, y).item()
+        assert got == pytest.approx(ref_nce(S.tolist(), y.tolist(), 0.3, name), rel=1e-12) and got >= math.log(8)
+        assert any("one-class batch" in n for n in losses.spec(name).notes)
+    assert losses.get("ntxent").on_similarity(S, y).item() == 0.0  # negatives only in its denominator
+
+
+def test_zero_norm_embedding_is_orthogonal_to_everyone():
+    # lossviz works in similarity space: a zero row has S = 0 (distance sqrt 2) with every sample and every proxy
+    e = torch.tensor([[0., 0.], [1., 0.], [0., 1.]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 0, 1])
+    S = csm(e)
+    assert S[0].tolist() == [0.0, 0.0, 0.0] and S[1, 1].item() == 1.0
+    l = losses.get("contrastive", pos_margin=0.0, neg_margin=1.0, distance="euclidean")(e, y)
+    assert l.item() == pytest.approx(math.sqrt(2), rel=1e-14)
+    l.backward(); assert torch.isfinite(e.grad).all()
+    assert any("zero-norm" in n for n in losses.spec("contrastive").notes)
+    pn = losses.get("proxy_nca", num_classes=2, dim=2).double()
+    with torch.no_grad(): pn.proxies.copy_(torch.tensor([[1., 0.], [0., 1.]]))
+    # the zero row: d² = 2 to both proxies -> log 2; rows 1 and 2 as usual (d² 0 to their own, 2 to the other)
+    want = (math.log(2) + 2 * (math.log(1 + math.exp(-2)))) / 3
+    assert pn(e.detach(), torch.tensor([0, 0, 1])).item() == pytest.approx(want, rel=1e-12)
+    assert any("zero-norm" in n for n in losses.spec("proxy_nca").notes)  # (and it agrees with PML there: test_losses_pairs_pml)
+
+
+@pytest.mark.parametrize("name,kw", [("multi_similarity", dict(beta=200.0, base=-1.0, mining=False)),
+                                     ("multi_similarity", dict(beta=200.0, base=-1.0)),
+                                     ("circle", dict(gamma=1024.0)), ("contrastive", {})])
+def test_float32_extremes_match_float64(name, kw):
+    # entries outside a set whose exp overflows float32 must leave no inf * 0 = NaN behind (additive log-masks)
+    e, y = batch(31, n=40, d=6, classes=4)
+    e64 = e.clone().requires_grad_(True); e32 = e.float().requires_grad_(True)
+    fn = losses.get(name, **kw)
+    a, b = fn(e64, y), fn(e32, y)
+    a.backward(); b.backward()
+    assert torch.isfinite(b) and torch.isfinite(e32.grad).all()
+    assert b.item() == pytest.approx(a.item(), rel=2e-4, abs=1e-5)
+    torch.testing.assert_close(e32.grad.double(), e64.grad, rtol=5e-3, atol=5e-4)
+
+
+def test_log_masks_match_boolean_masks():
+    from lossviz.losses._ops import log_pair_masks, masked_lse, pair_masks, masked_logsumexp
+    e, y = batch(32, n=15, classes=4)
+    S = csm(e).requires_grad_(True)
+    lpos, lneg = log_pair_masks(y, S.dtype)
+    pos, neg = pair_masks(y)
+    assert torch.equal(lpos == 0, pos) and torch.equal(lneg == 0, neg)
+    for lm, bm in ((lpos, pos), (lneg, neg)):
+        x = 7 * S
+        got, has = masked_lse(x + lm, add_one=True)
+        torch.testing.assert_close(got, masked_logsumexp(x, bm, add_one=True), rtol=1e-12, atol=1e-14)
+        assert torch.equal(has, bm.any(1))
+        g1 = torch.autograd.grad(got.sum(), S, retain_graph=True)[0]; g2 = torch.autograd.grad(masked_logsumexp(x, bm, add_one=True).sum(), S)[0]
+        torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-14)
+
+
+def test_pair_losses_are_twice_differentiable():
+    # curvature tools take Hessian-vector products of a loss; the custom autograd functions support a second backward
+    e, y = batch(33, n=8, d=3, classes=3)
+    for name, kw in (("multi_similarity", dict(beta=5.0)), ("circle", dict(gamma=4.0, self_paced=False)),
+                     ("lifted_structure", {})):  # (the distance's own second derivative is checked in nbs/11_losses_pairs)
+        S = csm(e).requires_grad_(True)
+        fn = losses.get(name, **kw).on_similarity
+        assert torch.autograd.gradgradcheck(lambda s: fn(s, y), (S,), eps=1e-6, atol=1e-5)
+
+
+def test_old_import_paths_still_work():
+    # helpers moved down (issue 14): lossviz.core and lossviz.losses._ops are their homes; the old paths re-export them
+    from lossviz import core
+    from lossviz.losses import _ops, pairs, classification, registry
+    assert registry.trusted_inputs is core.trusted_inputs and registry.inputs_trusted is core.inputs_trusted
+    assert classification.check_logits is core.check_logits and classification.finish is core.finish and classification.reduce is core.reduce
+    for n in ("pair_masks", "softplus", "masked_logsumexp", "nonzero_mean", "masked_mean"):
+        assert getattr(pairs, n) is getattr(_ops, n)
+    from lossviz.losses.features import opl  # noqa: F401

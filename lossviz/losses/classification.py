@@ -71,12 +71,13 @@ def focal(logits:torch.Tensor, # [N, C] logits
     if gamma == 0: return finish(ce, logits, reduction)
     return finish((-torch.expm1(-ce)).clamp_min(_tiny(ce)).pow(gamma) * ce, logits, reduction)
 
-# %% ../../nbs/10b_losses_classification.ipynb #d650c4e3
+# %% ../../nbs/10b_losses_classification.ipynb #f20eca2b
 @register("comp_sum", "classification",
           {"tau": HParam(1.0, 0.0, 3.0, step=0.05, doc="τ: 0 sum-exponential, 1 cross-entropy, 1+q GCE(q), 2 MAE-type 1-p_y")},
           paper="Mao, Mohri, Zhong. Cross-Entropy Loss Functions: Theoretical Analysis and Applications. ICML 2023",
           equation=r"\ell_\tau(z,y) = \Phi^\tau\Big(\sum_{y'\ne y} e^{z_{y'}-z_y}\Big),\quad \Phi^\tau(u) = \frac{(1+u)^{1-\tau}-1}{1-\tau},\ \Phi^1(u)=\log(1+u)",
-          url="https://arxiv.org/abs/2304.07288")
+          url="https://arxiv.org/abs/2304.07288",
+          notes=("tau < 1: a sample with (1 - tau)·CE above log(float max) (88.7 in float32) overflows; the loss raises a ValueError naming tau and the dtype (inside trusted_inputs() it returns inf).",))
 def comp_sum(logits:torch.Tensor, # [N, C] logits
              targets:torch.Tensor, # [N] int64 targets
              reduction:str="mean", # "mean", "sum" or "none"
@@ -87,7 +88,10 @@ def comp_sum(logits:torch.Tensor, # [N, C] logits
     check_range(tau, "tau", 0.0)
     ce = _ce(logits, targets)
     if tau == 1: return finish(ce, logits, reduction)
-    return finish(torch.expm1((1 - tau) * ce) / (1 - tau), logits, reduction)
+    overflow = lambda: (f"comp_sum: with tau={tau} the loss exp((1 - tau)·CE)/(1 - tau) overflows {logits.dtype} "
+                        f"(largest cross-entropy here {ce.detach().max().item():.4g}; the limit is "
+                        f"{math.log(torch.finfo(logits.dtype).max) / (1 - tau):.4g}); use tau >= 1, smaller logits or float64")
+    return finish(torch.expm1((1 - tau) * ce) / (1 - tau), logits, reduction, overflow=overflow)
 
 # %% ../../nbs/10b_losses_classification.ipynb #e1fb1ce6
 @register("gce", "classification",
@@ -132,7 +136,7 @@ def mse(logits:torch.Tensor, # [N, C] logits
     p = torch.softmax(logits, 1)
     return finish(1 - 2 * _zy(p, targets) + (p * p).sum(1), logits, reduction)
 
-# %% ../../nbs/10b_losses_classification.ipynb #2b1acd4f
+# %% ../../nbs/10b_losses_classification.ipynb #272da192
 @register("squentropy", "classification", {},
           paper="Hui, Belkin, Wright. Cut your Losses with Squentropy. ICML 2023",
           equation=r"\ell(z,y) = -\log p_y + \frac{1}{C-1}\sum_{j\ne y} z_j^2",
@@ -143,8 +147,8 @@ def squentropy(logits:torch.Tensor, # [N, C] logits
               ) -> torch.Tensor:
     "Cross-entropy plus the mean squared wrong-class logit."
     check_logits(logits, targets, reduction, finite=False)
-    zy = _zy(logits, targets)
-    sq = (torch.linalg.vector_norm(logits, dim=1).square() - zy * zy) / (logits.shape[1] - 1) # Σ_j z_j², fused
+    wrong = logits.scatter(1, targets.long()[:, None], 0.0)  # the wrong-class logits (true class 0): no cancellation
+    sq = torch.linalg.vector_norm(wrong, dim=1).square() / (logits.shape[1] - 1)
     return finish(_ce(logits, targets) + sq, logits, reduction)
 
 # %% ../../nbs/10b_losses_classification.ipynb #44db6578

@@ -39,7 +39,16 @@ def z_loss(logits:torch.Tensor, # [N, C] logits (pre-activations o)
     zc = torch.where(var <= tiny, torch.zeros_like(var), (zy - mu.squeeze(1)) * torch.rsqrt(var.clamp_min(tiny))) # σ = 0: z_c := 0
     return finish(F.softplus(a * (b - zc)) / a, logits, reduction)
 
-# %% ../../nbs/10c_losses_classification_alt.ipynb #6d8d34ef
+# %% ../../nbs/10c_losses_classification_alt.ipynb #2bcf4005
+def _log_softplus(z):
+    "log(softplus(z)), finite for every finite z: z - e^z/2 below -20 (the next term, 5e^(2z)/24, is below 1e-18 there)."
+    lo = z.clamp_max(-20.0)
+    return torch.where(z > -20, torch.log(F.softplus(z.clamp_min(-20.0))), lo - torch.exp(lo) / 2)
+
+def _softplus_normalize(z):
+    "softplus(z) / row-mean(softplus(z)), as C·softmax(log softplus(z)): no 0/0 when a whole row underflows."
+    return z.shape[1] * torch.softmax(_log_softplus(z), 1)
+
 @register("ldr_kl", "classification",
           {"lam": HParam(1.0, 0.01, 10.0, log=True, doc="λ, the KL weight (temperature): →0 Crammer-Singer hinge, 1 with margin 0 is CE - log C"),
            "margin": HParam(1.0, 0.0, 5.0, step=0.05, doc="margin c added to every wrong class's score difference"),
@@ -57,10 +66,7 @@ def ldr_kl(logits:torch.Tensor, # [N, C] logits
     "LDR-KL loss: λ·log mean_k exp((c[k≠y] + z_k - z_y)/λ)."
     check_logits(logits, targets, reduction, finite=False)
     check_range(lam, "lam", 0.0, low_open=True)
-    f = logits
-    if normalize:
-        f = F.softplus(f)
-        f = f / f.mean(1, keepdim=True)
+    f = _softplus_normalize(logits) if normalize else logits
     y = targets.long()[:, None]
     s = (f + margin).div_(lam).scatter_(1, y, f.gather(1, y) / lam)  # (δ_k + f_k)/λ, no margin on the true class
     # λ·(logsumexp(s) - f_y/λ) is λ·CE(s, y): PyTorch's fused kernel does it in one pass

@@ -88,13 +88,14 @@ def anyloss(logits:torch.Tensor, # [N, C] logits (one set) or [S, N, C] (S sets)
     counts = soft_confusion(_sets(a, logits), _sets(targets, logits))
     return _reduce_sets(1 - _metric(*counts, metric), reduction, logits)
 
-# %% ../../nbs/10d_losses_classification_set.ipynb #7d3f936e
+# %% ../../nbs/10d_losses_classification_set.ipynb #9d15849d
 @register("dice", "classification",
           {"smooth": HParam(1.0, 0.0, 10.0, step=0.1, doc="additive smoothing γ in numerator and denominator (0: exact soft dice)"),
            "squared": HParam(False, doc="square the probabilities in the denominator (the V-Net form)")},
           paper="Milletari, Navab, Ahmadi. V-Net: Fully Convolutional Neural Networks for Volumetric Medical Image Segmentation. 3DV 2016; Li et al. Dice Loss for Data-imbalanced NLP Tasks. ACL 2020",
           equation=r"\ell = 1 - \frac{1}{C}\sum_c \frac{2\sum_i p_{ic}y_{ic} + \gamma}{\sum_i p_{ic} + \sum_i y_{ic} + \gamma}",
-          url="https://arxiv.org/abs/1606.04797", per_sample=False)
+          url="https://arxiv.org/abs/1606.04797", per_sample=False,
+          notes=("A class absent from the batch's targets still counts in the macro average: its coefficient is γ/(FP_c + γ), exactly 0 for γ = 0.",))
 def dice(logits:torch.Tensor, # [N, C] logits (one set) or [S, N, C] (S sets)
          targets:torch.Tensor, # [N] or [S, N] int64 targets
          reduction:str="mean", # "mean"/"sum" (a single set: its value); "none" only for a stack of sets
@@ -109,14 +110,15 @@ def dice(logits:torch.Tensor, # [N, C] logits (one set) or [S, N, C] (S sets)
     den = ((p * p).sum(-2) if squared else tp + fp) + tp + fn
     return _reduce_sets(1 - _safe_div(2 * tp + smooth, den + smooth).mean(-1), reduction, logits)
 
-# %% ../../nbs/10d_losses_classification_set.ipynb #889b8b55
+# %% ../../nbs/10d_losses_classification_set.ipynb #ce261bd8
 @register("tversky", "classification",
           {"alpha": HParam(0.3, 0.0, 2.0, step=0.05, doc="weight of the false positives"),
            "beta": HParam(0.7, 0.0, 2.0, step=0.05, doc="weight of the false negatives (larger: more recall)"),
            "smooth": HParam(1.0, 0.0, 10.0, step=0.1, doc="additive smoothing γ in numerator and denominator")},
           paper="Salehi, Erdogmus, Gholipour. Tversky Loss Function for Image Segmentation Using 3D Fully Convolutional Deep Networks. MLMI 2017",
           equation=r"\ell = 1 - \frac{1}{C}\sum_c \frac{\mathrm{TP}_c + \gamma}{\mathrm{TP}_c + \alpha\,\mathrm{FP}_c + \beta\,\mathrm{FN}_c + \gamma}",
-          url="https://arxiv.org/abs/1706.05721", per_sample=False)
+          url="https://arxiv.org/abs/1706.05721", per_sample=False,
+          notes=("A class absent from the batch's targets still counts in the macro average: its index is γ/(α·FP_c + γ), near 1 for γ > 0 and exactly 0 (the full 1/C of loss, zero gradient) for γ = 0.",))
 def tversky(logits:torch.Tensor, # [N, C] logits (one set) or [S, N, C] (S sets)
             targets:torch.Tensor, # [N] or [S, N] int64 targets
             reduction:str="mean", # "mean"/"sum" (a single set: its value); "none" only for a stack of sets

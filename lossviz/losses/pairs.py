@@ -44,7 +44,7 @@ def reduce_terms(values:torch.Tensor, # per-term losses
     "Reduce per-term losses with `nonzero_mean` or `masked_mean`."
     return nonzero_mean(values, valid) if reduction == "nonzero" else masked_mean(values, valid)
 
-# %% ../../nbs/11_losses_pairs.ipynb #bde4ac56
+# %% ../../nbs/11_losses_pairs.ipynb #93eee684
 class _SphereDistance(torch.autograd.Function):
     "D = sqrt(max(2 - 2S, 0)) with dD/dS = -1/D, and 0 where D = 0 (one pass each way; vmap and double backward work)."
     generate_vmap_rule = True
@@ -55,7 +55,9 @@ class _SphereDistance(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         (d,) = ctx.saved_tensors
-        return -g * d.reciprocal().nan_to_num(posinf=0.0)
+        if not torch.is_grad_enabled(): return -g * d.reciprocal().nan_to_num(posinf=0.0)  # the usual single backward
+        # create_graph (a second derivative): 1/D with D clamped at sqrt(tiny) and masked, so no inf·0 appears at D = 0
+        return -g * (d > 0).to(d.dtype) / d.clamp_min(torch.finfo(d.dtype).tiny ** 0.5)
 
 def similarity_to_distance(sim:torch.Tensor, # cosine similarities of L2-normalised embeddings
                           ) -> torch.Tensor:
@@ -68,7 +70,7 @@ def pair_score(sim:torch.Tensor, # cosine similarities
     "A score that grows with similarity: `S` for cosine, `-sqrt(2 - 2S)` for Euclidean distance on the sphere."
     return sim if distance == "cosine" else -similarity_to_distance(sim)
 
-# %% ../../nbs/11_losses_pairs.ipynb #3562b794
+# %% ../../nbs/11_losses_pairs.ipynb #47cf7a7b
 _DIST = HParam("cosine", choices=("cosine", "euclidean"), doc="work on cosine similarity, or on the Euclidean distance of normalised embeddings (PML)")
 _RED = HParam("nonzero", choices=("nonzero", "mean"), doc="average the terms that are > 0 (PML's AvgNonZeroReducer), or all valid terms")
 
@@ -78,7 +80,8 @@ _RED = HParam("nonzero", choices=("nonzero", "mean"), doc="average the terms tha
            "distance": _DIST, "reduction": _RED},
           paper="Hadsell, Chopra & LeCun, Dimensionality Reduction by Learning an Invariant Mapping, CVPR 2006",
           equation=r"L = \mathrm{red}_{P}[m_+ - S_{ij}]_+ + \mathrm{red}_{N}[S_{ij} - m_-]_+",
-          url="https://doi.org/10.1109/CVPR.2006.100")
+          url="https://doi.org/10.1109/CVPR.2006.100",
+          notes=("A zero-norm embedding has S = 0 with every sample (distance sqrt(2), that of orthogonal unit vectors); PML's Euclidean distance from the zero vector is 1, so the euclidean form differs from PML's on such batches.",))
 def contrastive(sim:torch.Tensor, # [N, N] cosine similarities
                 labels:torch.Tensor, # [N] integer labels
                 pos_margin:float=1.0, # the positive margin (similarity, or distance with distance="euclidean")
@@ -269,11 +272,12 @@ def circle(sim:torch.Tensor, # [N, N] cosine similarities
     (lse_p, has_p), (lse_n, has_n) = masked_lse(lp), masked_lse(ln)
     return nonzero_mean(softplus(lse_p + lse_n), has_p & has_n)
 
-# %% ../../nbs/11_losses_pairs.ipynb #c3ba3e19
+# %% ../../nbs/11_losses_pairs.ipynb #a92c3018
 _TAU = lambda d: HParam(d, 0.01, 2.0, log=True, doc="temperature τ")
 
 @register("infonce", "pair", {"temperature": _TAU(0.1)},
           paper="van den Oord, Li & Vinyals, Representation Learning with Contrastive Predictive Coding, 2018; Chen et al., SimCLR, ICML 2020",
+          notes=("A one-class batch (no negative pair) keeps the formula's value: every other sample is in the denominator, so each term is >= log(N-1).",),
           equation=r"\ell_{ap} = -\log\frac{e^{S_{ap}/\tau}}{\sum_{k\ne a} e^{S_{ak}/\tau}}",
           url="https://arxiv.org/abs/1807.03748")
 def infonce(sim:torch.Tensor, # [N, N] cosine similarities
@@ -304,7 +308,8 @@ def ntxent(sim:torch.Tensor, # [N, N] cosine similarities
 @register("supcon", "pair", {"temperature": _TAU(0.1)},
           paper="Khosla et al., Supervised Contrastive Learning, NeurIPS 2020 (L_out)",
           equation=r"L_a = -\frac{1}{|P(a)|}\sum_{p\in P(a)}\log\frac{e^{S_{ap}/\tau}}{\sum_{k\ne a} e^{S_{ak}/\tau}}",
-          url="https://arxiv.org/abs/2004.11362")
+          url="https://arxiv.org/abs/2004.11362",
+          notes=("A one-class batch (no negative pair) keeps the paper's value, log Σ_{k≠a} e^{S_ak/τ} - mean_p S_ap/τ >= log(N-1) per anchor; PML's SupConLoss returns 0 there.",))
 def supcon(sim:torch.Tensor, # [N, N] cosine similarities
            labels:torch.Tensor, # [N] integer labels
            temperature:float=0.1, # τ

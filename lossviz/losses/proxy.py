@@ -64,13 +64,14 @@ class ProxyLoss(nn.Module):
     def extra_repr(self) -> str:
         return ", ".join([repr(self.name), f"num_classes={self.num_classes}", f"dim={self.dim}"] + [f"{k}={v}" for k, v in self.hparams.items()])
 
-# %% ../../nbs/11a_losses_proxy.ipynb #4fe7659b
+# %% ../../nbs/11a_losses_proxy.ipynb #f212f2ea
 @register("proxy_nca", "proxy",
           {"scale": HParam(1.0, 0.1, 100.0, log=True, doc="softmax scale s on -d² (PML's softmax_scale; ProxyNCA++'s 1/T)"),
            "denominator": HParam("all", choices=("all", "negatives"), doc="all proxies (PML, ProxyNCA++) or only the other classes' (the paper)")},
           paper="Movshovitz-Attias, Toshev, Leung, Ioffe & Singh, No Fuss Distance Metric Learning using Proxies, ICCV 2017",
           equation=r"L = -\log\frac{e^{-s\,d^2(x,p_y)}}{\sum_{z\in Z} e^{-s\,d^2(x,p_z)}},\; d^2 = 2 - 2S",
-          url="https://arxiv.org/abs/1703.07464", args=("num_classes", "dim"))
+          url="https://arxiv.org/abs/1703.07464", args=("num_classes", "dim"),
+          notes=("A zero-norm embedding has S = 0 with every proxy (d² = 2, lossviz's similarity-space convention; PML: d² = 1): equally far from all of them either way, so its loss is log C and PML agrees.",))
 class ProxyNCA(ProxyLoss):
     "Proxy-NCA: a softmax over the (negative, scaled) squared distances to the class proxies."
     registry_name = "proxy_nca"
@@ -94,7 +95,7 @@ class NormalizedSoftmax(ProxyLoss):
         self.check(sim, labels)
         return F.cross_entropy(sim / self.hparams["temperature"], labels)
 
-# %% ../../nbs/11a_losses_proxy.ipynb #8c5090ee
+# %% ../../nbs/11a_losses_proxy.ipynb #088e4d19
 @register("proxy_anchor", "proxy",
           {"alpha": HParam(32.0, 1.0, 128.0, log=True, doc="scale α"),
            "delta": HParam(0.1, 0.0, 1.0, 0.01, doc="margin δ")},
@@ -107,10 +108,12 @@ class ProxyAnchor(ProxyLoss):
     def on_similarity(self, sim, labels):
         self.check(sim, labels, mask=False)
         a, d = self.hparams["alpha"], self.hparams["delta"]
-        lown, lother = log_class_masks(labels, self.num_classes, sim.dtype)  # 0 on the entries, -big elsewhere
-        lp, has_p = masked_lse(torch.add(lown, sim - d, alpha=-a), dim=0, add_one=True)
-        ln, _ = masked_lse(torch.add(lother, sim + d, alpha=a), dim=0, add_one=True)
-        return lp.sum() / has_p.count_nonzero().clamp_min(1) + ln.sum() / self.num_classes
+        # both terms in one [2, N, C] tensor: own class -α(s - δ) = -αs + αδ, other classes α(s + δ) = αs + αδ, each plus
+        # its additive log-mask (0 on its entries, -big elsewhere); one masked log-sum-exp over the samples does both
+        masks = torch.stack(log_class_masks(labels, self.num_classes, sim.dtype))
+        coef = torch.tensor([-a, a], dtype=sim.dtype, device=sim.device).view(2, 1, 1)
+        lse, has = masked_lse(torch.addcmul(masks, sim, coef).add_(a * d), dim=1, add_one=True)
+        return lse[0].sum() / has[0].count_nonzero().clamp_min(1) + lse[1].sum() / self.num_classes
 
 # %% ../../nbs/11a_losses_proxy.ipynb #ba8d75cb
 @register("mean_field_contrastive", "proxy",

@@ -14,7 +14,7 @@ from ..core import HParam, check_choice, check_tensor
 # %% auto #0
 __all__ = ['KINDS', 'LossSpec', 'register', 'names', 'spec', 'cosine_similarity_matrix', 'zero_loss', 'Loss', 'get']
 
-# %% ../../nbs/10_losses_registry.ipynb #b60e24c0
+# %% ../../nbs/10_losses_registry.ipynb #b811c829
 KINDS = ("classification", "pair", "proxy", "feature")
 
 @dataclass(frozen=True)
@@ -30,12 +30,13 @@ class LossSpec:
     args: tuple = () # required non-hyperparameter arguments of `get` (e.g. `num_classes`, `dim` for proxies)
     doc: str = "" # one line: what the loss does
     per_sample: bool = True # False for set-level losses (e.g. dice): one value per batch, so `reduction="none"` is refused
+    notes: tuple = () # documented conventions and limits, one sentence each (each one has a test)
 
     def defaults(self) -> dict:
         "The default value of every hyperparameter."
         return {k: h.default for k, h in self.hparams.items()}
 
-# %% ../../nbs/10_losses_registry.ipynb #35f2c9af
+# %% ../../nbs/10_losses_registry.ipynb #d7cf7f29
 _REGISTRY: dict[str, LossSpec] = {}
 
 def register(name:str, # registry name (snake_case, as the paper calls the loss)
@@ -46,6 +47,7 @@ def register(name:str, # registry name (snake_case, as the paper calls the loss)
              url:str="", # paper link
              args:tuple=(), # required config arguments passed to a factory
              per_sample:bool=True, # False for a set-level loss whose value belongs to the whole batch (no per-sample values)
+             notes:tuple=(), # documented conventions and limits (edge cases where lossviz chose a value), one sentence each
             ):
     "Decorator that adds a loss function (or module factory) to the registry under `name`."
     check_choice(kind, "kind", KINDS)
@@ -53,7 +55,7 @@ def register(name:str, # registry name (snake_case, as the paper calls the loss)
         if name in _REGISTRY and _REGISTRY[name].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"name: a loss called {name!r} is already registered")
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _REGISTRY[name] = LossSpec(name, kind, fn, dict(hparams or {}), paper, equation, url, tuple(args), doc, bool(per_sample))
+        _REGISTRY[name] = LossSpec(name, kind, fn, dict(hparams or {}), paper, equation, url, tuple(args), doc, bool(per_sample), tuple(notes))
         return fn
     return deco
 
@@ -74,10 +76,10 @@ def spec(name:str, # a registered loss name
 # %% ../../nbs/10_losses_registry.ipynb #1d1deab8
 from ..core import trusted_inputs, inputs_trusted  # noqa: F401 (re-exported)
 
-# %% ../../nbs/10_losses_registry.ipynb #3d7a7cb2
+# %% ../../nbs/10_losses_registry.ipynb #5bea007b
 def cosine_similarity_matrix(embeddings:torch.Tensor, # [N, D] embeddings
                             ) -> torch.Tensor:
-    "The [N, N] matrix of cosine similarities, S_ij = <e_i, e_j> / (|e_i| |e_j|)."
+    "The [N, N] matrix of cosine similarities, S_ij = <e_i, e_j> / (|e_i| |e_j|); a zero-norm embedding has S = 0 with every sample."
     check_tensor(embeddings, "embeddings", ndim=2, dtype="float")
     e = F.normalize(embeddings, dim=1)
     return e @ e.T
