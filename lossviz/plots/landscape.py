@@ -12,7 +12,7 @@ from .style import base_layout, PALETTE
 # %% auto #0
 __all__ = ['surface_figure', 'compare_figure', 'line_figure']
 
-# %% ../../nbs/30c_plots_landscape.ipynb #c74abfa7
+# %% ../../nbs/30c_plots_landscape.ipynb #e881e5ce
 def _z(s, quantity, log):
     if quantity not in ("loss", "acc"): raise ValueError(f"quantity: expected 'loss' or 'acc', got {quantity!r}")
     z = np.array(s.loss if quantity == "loss" else s.acc, dtype=float)
@@ -47,7 +47,8 @@ def surface_figure(s, # a `lossviz.landscape.Surface`
     lab = _label(quantity, log)
     ax, ay = _axis_names(s)
     specs = {"both": [[{"type": "scene"}, {"type": "xy"}]], "surface": [[{"type": "scene"}]], "contour": [[{"type": "xy"}]]}[mode]
-    fig = make_subplots(rows=1, cols=len(specs[0]), specs=specs, horizontal_spacing=0.08)
+    fig = make_subplots(rows=1, cols=len(specs[0]), specs=specs, horizontal_spacing=0.1,
+                        column_widths=[0.52, 0.48] if mode == "both" else None)
     cs = "Viridis" if quantity == "loss" else "Cividis"
     col = 1
     traj = None if trajectory is None else np.asarray(trajectory, dtype=float)
@@ -59,7 +60,10 @@ def surface_figure(s, # a `lossviz.landscape.Surface`
             zt = _interp(s.x, s.y, z, traj)
             fig.add_trace(go.Scatter3d(x=traj[:, 0], y=traj[:, 1], z=zt, mode="lines+markers", name="trajectory",
                                        line=dict(color="#d62728", width=4), marker=dict(size=3, color="#d62728"), showlegend=False), 1, col)
-        fig.update_scenes(xaxis_title=ax, yaxis_title=ay, zaxis_title=lab, aspectmode="cube", camera=dict(eye=dict(x=1.5, y=-1.5, z=1.0)))
+        short = lambda t: t.split(" (")[0] # the 3-D scene clips long axis titles; the contour has the full ones
+        fig.update_scenes(xaxis_title=short(ax), yaxis_title=short(ay), zaxis_title=short(lab), aspectmode="cube",
+                          camera=dict(eye=dict(x=1.35, y=-1.35, z=0.9)), xaxis_title_font_size=11, yaxis_title_font_size=11,
+                          zaxis_title_font_size=11)
         col += 1
     if mode in ("both", "contour"):
         fig.add_trace(go.Contour(x=s.x, y=s.y, z=z, colorscale=cs, ncontours=25, connectgaps=False, name=lab,
@@ -79,11 +83,13 @@ def surface_figure(s, # a `lossviz.landscape.Surface`
     return fig
 
 def _interp(x, y, z, pts):
-    "z at points (nearest grid point; NaN outside the grid)."
+    "z at points, bilinear between grid points (NaN outside the grid or next to a gap)."
     out = []
     for px, py in pts:
         if not (x[0] <= px <= x[-1] and y[0] <= py <= y[-1]): out.append(np.nan); continue
-        out.append(z[int(np.abs(y - py).argmin()), int(np.abs(x - px).argmin())])
+        j = min(max(int(np.searchsorted(x, px)) - 1, 0), len(x) - 2); i = min(max(int(np.searchsorted(y, py)) - 1, 0), len(y) - 2)
+        tx = (px - x[j]) / (x[j + 1] - x[j]); ty = (py - y[i]) / (y[i + 1] - y[i])
+        out.append((1 - tx) * (1 - ty) * z[i, j] + tx * (1 - ty) * z[i, j + 1] + (1 - tx) * ty * z[i + 1, j] + tx * ty * z[i + 1, j + 1])
     return np.array(out)
 
 # %% ../../nbs/30c_plots_landscape.ipynb #2b2533f2
