@@ -8,8 +8,8 @@ import math
 import torch
 
 # %% auto #0
-__all__ = ['pair_masks', 'softplus', 'masked_logsumexp', 'nonzero_mean', 'masked_mean', 'log_pair_masks', 'log_class_masks',
-           'masked_lse']
+__all__ = ['pair_masks', 'softplus', 'masked_logsumexp', 'nonzero_mean', 'masked_mean', 'stacked_log_pair_masks',
+           'log_pair_masks', 'log_class_masks', 'masked_lse']
 
 # %% ../../nbs/10a_losses_ops.ipynb #6234572a
 def pair_masks(labels:torch.Tensor, # [N] integer labels
@@ -51,16 +51,24 @@ def masked_mean(values:torch.Tensor, # per-term losses
     "Mean of the valid terms; a differentiable zero when there is none."
     return torch.where(valid, values, torch.zeros_like(values)).sum() / valid.sum().clamp_min(1)
 
-# %% ../../nbs/10a_losses_ops.ipynb #cf64dc05
+# %% ../../nbs/10a_losses_ops.ipynb #6a3f0cce
+def stacked_log_pair_masks(labels:torch.Tensor, # [N] integer labels
+                           dtype:torch.dtype=torch.float32, # the dtype of the scores the masks are added to
+                          ) -> torch.Tensor:
+    "`[2, N, N]`: the additive masks of the positive pairs ([0]) and the negative pairs ([1]), in one buffer."
+    big = torch.finfo(dtype).max / 4
+    same = (labels[:, None] == labels[None, :]).to(dtype)
+    out = torch.empty((2,) + tuple(same.shape), dtype=dtype, device=labels.device)
+    torch.sub(same, 1, out=out[0]).mul_(big).diagonal().fill_(-big)
+    torch.mul(same, -big, out=out[1])
+    return out
+
 def log_pair_masks(labels:torch.Tensor, # [N] integer labels
                    dtype:torch.dtype=torch.float32, # the dtype of the scores the masks are added to
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     "Additive `[N, N]` masks of the positive and negative pairs: 0 on the pairs, `-finfo.max/4` elsewhere (self-pairs too)."
-    big = torch.finfo(dtype).max / 4
-    same = (labels[:, None] == labels[None, :]).to(dtype)
-    lpos = (same - 1).mul_(big)
-    lpos.diagonal().fill_(-big)
-    return lpos, same.mul_(-big)
+    m = stacked_log_pair_masks(labels, dtype)
+    return m[0], m[1]
 
 def log_class_masks(labels:torch.Tensor, # [N] integer labels
                     num_classes:int, # C
