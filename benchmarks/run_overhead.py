@@ -83,7 +83,7 @@ def breakdown(ds, dev, epochs, batch_size, hidden, store):
 
 
 def _breakdown(ds, dev, epochs, batch_size, hidden, store):
-    from lossviz.monitors.core import StepOutput
+    from lossviz.monitors import StepOutput
     from lossviz.losses.registry import trusted_inputs
     r = Run("mlp", ds, epochs=epochs, batch_size=batch_size, seed=0, device=dev, store=False, model_params={"hidden": hidden})
     spe, net, opt = r.steps_per_epoch, r.model, r.optimizer
