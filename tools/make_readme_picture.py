@@ -44,7 +44,7 @@ def main(argv=None):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chrome, args=FLAGS)
             page = browser.new_page(viewport={"width": 1280, "height": 640}, device_scale_factor=1)
-            page.goto(f"http://127.0.0.1:{port}/")
+            page.goto(f"http://127.0.0.1:{port}/runs")
             page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=120_000)
             live = RunStore(store)
             rid = max(r["id"] for r in live.runs())
