@@ -97,7 +97,8 @@ def test_page_builds_on_an_empty_and_a_filled_store(tmp_path):
         def __init__(s, store, state): s.store, s.state = store, state
         def explorer_state(s, cls): return dict(s.state)
     store = RunStore(tmp_path / "p.sqlite")
-    assert page(Ctx(store, {})).num_epochs == 0
+    ex = page(Ctx(store, {}))                                                   # no class means: the synthetic example, saying so
+    assert ex.num_epochs == 6 and "synthetic example" in ex.note()
     rid = store.create_run("x", config={})
     mu = simplex_etf(3, 4).numpy().astype(np.float32)
     store.log_artifact(rid, 5, Artifact("class_means", {"means": mu, "counts": np.ones(3, np.float32)}, {"epoch": 1}))

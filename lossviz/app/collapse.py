@@ -8,11 +8,16 @@ from __future__ import annotations
 # %% auto #0
 __all__ = ['page']
 
-# %% ../../nbs/33d_app_collapse.ipynb #97971ffb
+# %% ../../nbs/33d_app_collapse.ipynb #cd7c2f0f
 def page(ctx):
     "The Collapse page: class means and classifier rows of a run against the simplex ETF, NC1–NC4 over its epochs."
     from lossviz.explorers.collapse import CollapseExplorer
     state = ctx.explorer_state(CollapseExplorer)
-    try: return CollapseExplorer(store=ctx.store, **state)
+    try: ex = CollapseExplorer(store=ctx.store, **state)
     except ValueError: # a stale link (the run is gone): open on the newest run instead
-        return CollapseExplorer(store=ctx.store, **{k: v for k, v in state.items() if k not in ("run", "epoch")})
+        ex = CollapseExplorer(store=ctx.store, **{k: v for k, v in state.items() if k not in ("run", "epoch")})
+    if ex.num_epochs == 0:
+        ex = CollapseExplorer.example(**{k: v for k, v in state.items() if k in ("dims", "projection", "classifier")})
+        ex.notice = ("<b>No run in this store has class means yet</b> (train one with the <code>collapse</code> monitor); "
+                     "this is a synthetic example.")
+    return ex

@@ -15,7 +15,7 @@ from ..plots.collapse import collapse_figure, CURVES
 # %% auto #0
 __all__ = ['CollapseExplorer']
 
-# %% ../../nbs/31d_explorers_collapse.ipynb #45491e42
+# %% ../../nbs/31d_explorers_collapse.ipynb #fca24af0
 _ACTIVE = ("created", "running", "paused")
 _SHORT = {"nc1": "NC1", "nc2_equinorm": "NC2 norms", "nc2_equiangular": "NC2 angles", "nc3": "NC3", "nc4": "NC4", "cdnv": "CDNV"}
 
@@ -55,6 +55,7 @@ class CollapseExplorer(Explorer):
         self._frames, self._curves, self._steps, self._art = [], {}, [], {}
         self.store, self._title = None, title
         self.live = False
+        self.notice = ""   # a line of HTML shown before the note (e.g. why an example is shown)
         if features is not None:
             if labels is None: raise ValueError("labels: expected labels for the features, got None")
             self._from_features(features, labels, weight, bias)
@@ -165,6 +166,9 @@ class CollapseExplorer(Explorer):
         return geometry(f["means"], counts=f["counts"], weight=f["weight"], dims=self.dims, projection=self.projection)
 
     def note(self) -> str:
+        return (self.notice + " " if self.notice else "") + self._note()
+
+    def _note(self) -> str:
         if not self._frames:
             return "No class means yet: train with the <code>collapse</code> monitor (e.g. <code>monitors=['default', 'collapse']</code>)."
         vals = [f"{_SHORT.get(k, k)} {v[1][v[0].index(self.epoch)]:.3g}" for k, v in self._curves.items() if self.epoch in v[0]]
@@ -177,6 +181,7 @@ class CollapseExplorer(Explorer):
             from lossviz.plots.style import base_layout
             fig = go.Figure(layout=base_layout(self.height, title="Neural collapse", legend=None))
             fig.add_annotation(text="no class means yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+            fig.update_xaxes(visible=False); fig.update_yaxes(visible=False)
             return fig
         sub = f"epoch {self.epoch} of {self.num_epochs} · C={len(geo.classes)}"
         if geo.counts is not None and np.all(np.isfinite(geo.counts)):
