@@ -41,7 +41,7 @@ def pair_table(pairs, # `PairWeights`, or a mapping with anchor, index, sim, wei
         t = {k: v[keep] for k, v in t.items()}
     return t
 
-# %% ../../nbs/30b_plots_gpw.ipynb #8cfd9569
+# %% ../../nbs/30b_plots_gpw.ipynb #6074b928
 def _hover(t, extra=""):
     return [f"anchor {a} → {j}{extra}<br>S={s:.4f}<br>w=∂L/∂S={w:.4g}" for a, j, s, w in zip(t["anchor"], t["index"], t["sim"], t["weight"])]
 
@@ -105,7 +105,7 @@ def _add_curves(fig, wc, labels, normalize, row, col, showlegend=True):
                                      hovertemplate=f"{lab}, {'negative' if side == 'neg' else 'positive'} pair<br>S=%{{x:.3f}}<br>|w|=%{{y:.4g}}<extra></extra>"),
                           row=row, col=col)
     fig.update_xaxes(title_text="similarity of the probed pair", row=row, col=col)
-    fig.update_yaxes(title_text="|w| / max |w|" if normalize else "|w|", row=row, col=col)
+    fig.update_yaxes(title_text=("|w| / max |w|" if normalize else "|w|") + "  (solid −, dotted +)", row=row, col=col)
 
 # %% ../../nbs/30b_plots_gpw.ipynb #6e988ec6
 def weight_scatter_figure(pairs, # `PairWeights` or a GPW artifact's pair sample
@@ -159,7 +159,7 @@ def weight_curves_figure(wc:WeightCurves, # from `gpw.weight_curves`
     fig.update_layout(**base_layout(height, f"weight curves (anchor with {ctx.get('n_pos')} positives at {ctx.get('s_pos')}, {ctx.get('n_neg')} negatives at {ctx.get('s_neg')})"))
     return fig
 
-# %% ../../nbs/30b_plots_gpw.ipynb #1efda750
+# %% ../../nbs/30b_plots_gpw.ipynb #06ab4d3f
 def gpw_figure(pairs, # `PairWeights` or a GPW artifact's pair sample (the scatter)
                wd:WDFS|None=None, # S⁺/S⁻ statistics (histogram panel)
                curves:WeightCurves|None=None, # theoretical weight curves (curve panel)
@@ -174,7 +174,7 @@ def gpw_figure(pairs, # `PairWeights` or a GPW artifact's pair sample (the scatt
     t = pair_table(pairs, max_points)
     fig = make_subplots(2, 2, horizontal_spacing=0.1, vertical_spacing=0.16,
                         subplot_titles=("pair weight vs similarity", f"anchor {anchor}" if anchor is not None else "anchor",
-                                        "S⁺ / S⁻ histograms", "weight curves<br><span style='font-size:11px'>solid: negative pair · dotted: positive</span>"))
+                                        "S⁺ / S⁻ histograms", "weight curves"))
     _add_scatter(fig, t, anchor, 1, 1)
     _add_anchor(fig, anchor_pairs, 1, 2)
     _add_hist(fig, wd, 2, 1)
