@@ -17,8 +17,8 @@ EXAMPLE = textwrap.dedent('''\
     offline()                                   # every JS/CSS file from this server (no CDN)
     store = RunStore()                          # $LOSSVIZ_STORE, or ./lossviz-runs/runs.sqlite
     newest = max(r["id"] for r in store.runs())
-    pn.Column("# My loss dashboard", LossExplorer(losses=["cross_entropy", "focal"]).panel(),
-              pn.Row(RunMonitor(newest, store=store).panel(), GPWExplorer(loss="multi_similarity").panel())).servable(title="my lossviz")
+    pn.Column("# My loss dashboard", RunMonitor(newest, store=store).panel(), LossExplorer(losses=["cross_entropy", "focal"]).panel(),
+              GPWExplorer(loss="multi_similarity").panel(), sizing_mode="stretch_width").servable(title="my lossviz")
 ''')
 
 
