@@ -115,7 +115,7 @@ def status_badge(run:dict, # a run row, as `RunStore.run` returns it
     if err: text += f'<div style="color:{col};font-size:12px;margin-top:2px">{html.escape(str(err)[:300])}</div>'
     return f'<div class="lossviz-badge" style="line-height:1.8">{pill}{text}</div>'
 
-# %% ../../nbs/31f_explorers_runs.ipynb #a87fe930
+# %% ../../nbs/31f_explorers_runs.ipynb #4c93d28b
 _ACTIONS = ("pause", "resume", "stop")
 
 def _enabled(status:str) -> dict:
@@ -177,9 +177,9 @@ class RunMonitor(Explorer):
         return bool(tail.scalars) or was != (self.feed.status, self.feed.run.get("step"), self.feed.run.get("summary"))
 
     def _figure_shape(self) -> tuple:
-        "What fixes the figure besides its points: marker modes, the divergence mark, the title, the scale."
+        "What fixes the figure besides its points: marker modes, the divergence mark, the title, the scale, any point at all."
         modes = tuple(curve_mode(c, self._dec[c.key].n) for c in CURVES)
-        return (modes, self._diverged_at(), self.feed.title(), self.log_loss)
+        return (modes, self._diverged_at(), self.feed.title(), self.log_loss, any(d.n for d in self._dec.values()))
 
     def _diverged_at(self):
         if self.feed is None or self.feed.status != "diverged": return None

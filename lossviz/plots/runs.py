@@ -57,7 +57,7 @@ def finite_for(y:np.ndarray, # values
     y[bad] = np.nan
     return y
 
-# %% ../../nbs/30f_plots_runs.ipynb #3f802f88
+# %% ../../nbs/30f_plots_runs.ipynb #9fcd6cb6
 def run_curves(scalars:dict, # {key: (steps, values)}, as `RunStore.scalars` returns
                curves:tuple=CURVES, # which keys to draw, where and how (`Curve`s)
                title:str|None=None, # figure title, e.g. the run's name
@@ -84,6 +84,9 @@ def run_curves(scalars:dict, # {key: (steps, values)}, as `RunStore.scalars` ret
         fig.update_xaxes(title_text=x, row=1, col=i)
         if p.startswith("acc"): fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=i)
         if p == "loss" and log_loss: fig.update_yaxes(type="log", dtick="D2", row=1, col=i) # labels at 1, 2, 5 per decade
+    if not any(len(_xy(scalars, c.key)[0]) for c in curves): # an empty figure says why, instead of looking broken
+        fig.add_annotation(text="waiting for the first logged step…", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                           font=dict(size=14, color="#888"))
     if diverged_at is not None:
         for i in range(1, len(panels) + 1):
             fig.add_vline(x=diverged_at, line=dict(color="#d62728", dash="dash", width=1.5), row=1, col=i)
