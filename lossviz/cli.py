@@ -33,7 +33,7 @@ def parse_params(items:Sequence[str]|None, # ["gamma=2", "alpha=0.25"]
         out[key.strip()] = parse_value(val)
     return out
 
-# %% ../nbs/34_cli.ipynb #96de27af
+# %% ../nbs/34_cli.ipynb #41a27a45
 def parser() -> argparse.ArgumentParser:
     "The `lossviz` argument parser."
     p = argparse.ArgumentParser(prog="lossviz", description="lossviz: see what a loss function does.")
@@ -59,7 +59,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     t.add_argument("--store", default=None, help="run store file (default: $LOSSVIZ_STORE or ./lossviz-runs/runs.sqlite)")
     t.add_argument("--name", default=None, help="a name for the run")
-    t.add_argument("--monitor", action="append", metavar="NAME", help="monitors by name, repeatable: default (the loss kind's set), none, or any of lossviz.monitors (default: default)")
+    t.add_argument("--monitor", "--monitors", dest="monitor", action="append", metavar="NAME", help="monitors by name, repeatable: default (the loss kind's set), none, or any of lossviz.monitors (default: default)")
     t.add_argument("--every", type=int, default=None, help="steps between monitor readings (default: 10)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = sub.add_parser("runs", help="list the runs in the store")

@@ -51,8 +51,8 @@ install_cpu_torch() {
   # only that index: no find-links, extra indexes or config files of this machine (they would answer instead)
   if env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL -u PIP_CONSTRAINT -u PIP_NO_INDEX PIP_CONFIG_FILE=/dev/null \
        "$VENV/bin/python" -m pip --disable-pip-version-check install -q --timeout 30 --retries 1 --index-url "$CPU_INDEX" torch 2>&1 | quiet \
-     && "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-    say "chose torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') from the PyTorch CPU index"; return 0
+     && "$VENV/bin/python" -W ignore -c "import torch" 2>/dev/null; then
+    say "chose torch $("$VENV/bin/python" -W ignore -c 'import torch; print(torch.__version__)' 2>/dev/null) from the PyTorch CPU index"; return 0
   fi
   say "the PyTorch CPU index is not reachable; looking for a CPU build on the configured indexes"
   for req in $CPU_CANDIDATES; do
@@ -62,7 +62,7 @@ install_cpu_torch() {
         continue
       fi
       pip install -q "$req" 2>&1 | quiet
-      say "chose $req -> torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') (CPU build) from the configured indexes"
+      say "chose $req -> torch $("$VENV/bin/python" -W ignore -c 'import torch; print(torch.__version__)' 2>/dev/null) (CPU build) from the configured indexes"
       return 0
     else say "  $req: not available from the configured indexes"; fi
   done
@@ -71,7 +71,7 @@ install_cpu_torch() {
   return 1
 }
 
-if "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+if "$VENV/bin/python" -W ignore -c "import torch" 2>/dev/null; then
   say "keeping the torch already installed in $VENV"
 elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   say "NVIDIA GPU found: installing torch from the configured index (CUDA build)"
@@ -79,8 +79,8 @@ elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; the
 else
   install_cpu_torch
 fi
-torch_version=$("$VENV/bin/python" -c "import torch; print(torch.__version__)")
-cuda=$("$VENV/bin/python" -c "import torch; print(torch.version.cuda or 'none')")
+torch_version=$("$VENV/bin/python" -W ignore -c "import torch; print(torch.__version__)" 2>/dev/null)
+cuda=$("$VENV/bin/python" -W ignore -c "import torch; print(torch.version.cuda or 'none')" 2>/dev/null)
 say "torch $torch_version (CUDA: $cuda)"
 echo "torch==$torch_version" > "$VENV/torch-pin.txt"
 
