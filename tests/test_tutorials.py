@@ -39,7 +39,7 @@ def test_tutorial(path, monkeypatch, tmp_path):
     monkeypatch.setenv("LOSSVIZ_TUTORIAL_STATIC", "0") # build the figures, skip the PNG rendering
     monkeypatch.setenv("LOSSVIZ_TUTORIAL_SCALE", os.environ.get("LOSSVIZ_TUTORIAL_SCALE", "cpu"))
     monkeypatch.setenv("LOSSVIZ_STORE", str(tmp_path / "runs.sqlite")) # nothing written into the repository
-    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1")) # the tutorials train tiny models
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
