@@ -76,7 +76,7 @@ def test_window_means_weight_samples(digits, store):
 def test_same_seed_same_curves_other_seed_differs(digits, store):
     def curves(seed):
         r = Run("mlp", digits, epochs=2, store=store, seed=seed, model_params={"dropout": 0.2}).run_sync()
-        return {k: v[1] for k, v in r.scalars().items() if k != "throughput"}
+        return {k: v[1] for k, v in r.scalars().items() if k != "throughput" and not k.endswith("/seconds")} # timings differ
     a, b, c = curves(3), curves(3), curves(4)
     assert a.keys() == b.keys()
     for k in a: np.testing.assert_array_equal(a[k], b[k])
@@ -94,7 +94,7 @@ def test_config_is_complete(digits, store):
     assert cfg["optimizer"] == {"name": "adamw", "lr": 2e-3, "momentum": None, "weight_decay": 0.01}
     assert cfg["epochs"] == 1 and cfg["batch_size"] == 32 and cfg["seed"] == 7 and cfg["device"] == "cpu"
     assert {"lossviz", "torch", "python", "numpy"} <= set(cfg["versions"]) and r["versions"]["torch"] == torch.__version__
-    assert [m["name"] for m in cfg["monitors"]] == ["train", "test", "lr", "grad_norm", "throughput"]
+    assert [m["name"] for m in cfg["monitors"]] == ["train", "test", "lr", "grad_norm", "throughput", "calibration"]
     assert r["started"] <= r["ended"] and r["step"] == math.ceil(len(digits.x_train) / 32)
     assert run.loss_fn.hparams["gamma"] == 3.0
 
@@ -283,7 +283,7 @@ def test_pair_loss_with_non_finite_parameters_diverges(store):
     r = Run("mlp", "blobs", loss="multi_similarity", lr=float("inf"), epochs=2, batch_size=32, store=store).run_sync()
     assert r.status == "diverged"
     row = store.run(r.id)
-    assert row["status"] == "diverged" and "non-finite" in row["error"] and "at step" in row["error"]
+    assert row["status"] == "diverged" and ("non-finite" in row["error"] or "nan" in row["error"]) and "at step" in row["error"]
 
 
 def test_non_finite_outputs_diverge_whatever_the_loss(digits, store):

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from ..store import Artifact
 
 # %% auto #0
-__all__ = ['MAX_TRAIN_EVAL', 'DEFAULT', 'PAIR_DEFAULT', 'StepOutput', 'Monitor', 'overrides', 'TrainMetrics', 'EvalPass',
-           'compute_eval_pass', 'evaluate', 'TestMetrics', 'LearningRate', 'GradNorm', 'Throughput', 'default_monitors',
-           'register_monitor', 'monitor_factory', 'monitor_names', 'resolve_monitors']
+__all__ = ['MAX_TRAIN_EVAL', 'BASE_DEFAULT', 'DEFAULT', 'PAIR_DEFAULT', 'StepOutput', 'Monitor', 'overrides', 'TrainMetrics',
+           'EvalPass', 'compute_eval_pass', 'evaluate', 'TestMetrics', 'LearningRate', 'GradNorm', 'Throughput',
+           'default_monitors', 'register_monitor', 'monitor_factory', 'monitor_names', 'resolve_monitors']
 
 # %% ../../nbs/23_monitors_core.ipynb #fcb530fd
 @dataclass
@@ -217,8 +217,9 @@ class Throughput(Monitor):
 
 # %% ../../nbs/23_monitors_core.ipynb #519a2547
 _MONITORS: dict[str, Callable[..., Monitor]] = {} # names registered at run time (user monitors)
-DEFAULT = ("train", "test", "lr", "grad_norm", "throughput") # classification losses
-PAIR_DEFAULT = DEFAULT + ("gpw", "retrieval") # pair and proxy losses: pair weights and retrieval metrics too
+BASE_DEFAULT = ("train", "test", "lr", "grad_norm", "throughput") # every loss kind
+DEFAULT = BASE_DEFAULT + ("calibration",) # classification losses: calibration reads the test pass TestMetrics already made
+PAIR_DEFAULT = BASE_DEFAULT + ("gpw", "retrieval") # pair and proxy losses: pair weights and retrieval metrics too
 
 def default_monitors(kind:str="classification", # the loss's kind: "classification", "pair" or "proxy"
                     ) -> tuple:
