@@ -9,21 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 # %% auto #0
-__all__ = ['HOSTILE_NAME', 'THUMBNAILS', 'CSS', 'esc', 'plot_text', 'md_text', 'thumbnail', 'Page', 'pages', 'get_page',
-           'parse_query', 'to_query', 'PageContext', 'offline', 'page_href', 'header_html', 'cards_html',
-           'explorer_view', 'build_page', 'trim_memory', 'routes']
+__all__ = ['HOSTILE_NAME', 'THUMBNAILS', 'CSS', 'md_text', 'thumbnail', 'Page', 'pages', 'get_page', 'parse_query', 'to_query',
+           'PageContext', 'offline', 'page_href', 'header_html', 'cards_html', 'explorer_view', 'build_page',
+           'trim_memory', 'routes']
 
-# %% ../../nbs/33_app_core.ipynb #d9ebdfbb
+# %% ../../nbs/33_app_core.ipynb #13adf30c
 HOSTILE_NAME = ('<img src=x onerror="window.__lossviz_xss=1"><b>bold</b><span style="font-size:60px;color:red">BIG</span>'
                 '<a href="http://evil.example">link</a> **md** $x$')
 
-def esc(text) -> str:
-    "`text` escaped for HTML (quotes included): what a run's name, status or message may be shown as."
-    return html.escape("" if text is None else str(text), quote=True)
-
-def plot_text(text) -> str:
-    "`text` for a plotly title, legend or hover label: its `<`, `>` and `&` become entities, so no tag renders."
-    return html.escape("" if text is None else str(text), quote=False)
+from ..plots.style import esc, plot_text # one definition, shared with the plots and explorers
 
 def md_text(text) -> str:
     "`text` for a Markdown pane: HTML-escaped, with Markdown and LaTeX control characters backslash-escaped."

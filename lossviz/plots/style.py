@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 # %% auto #0
-__all__ = ['PALETTE', 'color_distance', 'loss_color', 'json_safe', 'figure_json', 'base_layout']
+__all__ = ['PALETTE', 'color_distance', 'loss_color', 'json_safe', 'figure_json', 'base_layout', 'esc', 'plot_text']
 
 # %% ../../nbs/30_plots_style.ipynb #f42213f1
 PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#0000ff',
@@ -90,3 +90,14 @@ def base_layout(height:int, # figure height in pixels
     if legend == "top" and title: lay["legend"]["y"] = 1 - tband / max(height, 1)  # just under the title band
     lay.update(kw)
     return lay
+
+# %% ../../nbs/30_plots_style.ipynb #92156ef4
+def esc(text) -> str:
+    "`text` escaped for HTML (quotes included): what a run's name, status or message may be shown as."
+    import html
+    return html.escape("" if text is None else str(text), quote=True)
+
+def plot_text(text) -> str:
+    "`text` for a plotly title, legend or hover label: its `<`, `>` and `&` become entities, so no tag renders."
+    import html
+    return html.escape("" if text is None else str(text), quote=False)

@@ -8,7 +8,7 @@ import importlib
 
 _WHERE = {  # public name -> submodule of lossviz.widgets that defines it
     "JupyterView": "jupyter", "jupyter_view": "jupyter", "ExplorerWidget": "jupyter", "PlotlyJS": "jupyter",
-    "Poller": "jupyter", "control_widget": "jupyter",
+    "Poller": "jupyter", "plotly_js": "jupyter", "plotly_js_path": "jupyter",
 }
 
 
