@@ -1,25 +1,17 @@
 """A user's own dashboard, the Panel way: the ten-line example of the README / page-api (LossExplorer, a RunMonitor of the
 newest run beside a GPWExplorer) served with plain `panel serve my_dashboard.py`, offline (zero failed requests), no
 console errors, and the run's curves grow while it trains (streamed by the generic adapter)."""
-import textwrap
+import re
+from pathlib import Path
 import pytest
 from lossviz.store import RunStore
 from conftest import BIN, Server, free_port, plot_points, wait_until
 
 pytestmark = pytest.mark.browser
 
-EXAMPLE = textwrap.dedent('''\
-    # my_dashboard.py  —  panel serve my_dashboard.py
-    import panel as pn
-    from lossviz.app import offline
-    from lossviz.explorers import LossExplorer, GPWExplorer, RunMonitor
-    from lossviz.store import RunStore
-    offline()                                   # every JS/CSS file from this server (no CDN)
-    store = RunStore()                          # $LOSSVIZ_STORE, or ./lossviz-runs/runs.sqlite
-    newest = max(r["id"] for r in store.runs())
-    pn.Column("# My loss dashboard", RunMonitor(newest, store=store).panel(), LossExplorer(losses=["cross_entropy", "focal"]).panel(),
-              GPWExplorer(loss="multi_similarity").panel(), sizing_mode="stretch_width").servable(title="my lossviz")
-''')
+# The example is read from the README, so what a user copies is what this test serves.
+README = Path(__file__).resolve().parents[2] / "README.md"
+EXAMPLE = re.search(r"```python\n(# my_dashboard\.py.*?)```", README.read_text(), re.S).group(1)
 
 
 def test_ten_line_example_serves_offline_and_streams(tmp_path, tab):
