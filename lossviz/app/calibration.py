@@ -8,11 +8,16 @@ from __future__ import annotations
 # %% auto #0
 __all__ = ['page']
 
-# %% ../../nbs/33e_app_calibration.ipynb #8ecf6cbb
+# %% ../../nbs/33e_app_calibration.ipynb #d06e4f2e
 def page(ctx):
     "The Calibration page: reliability diagrams, confidence histograms and NLL(T) of runs, with a what-if temperature."
     from lossviz.explorers.calibration import CalibrationExplorer
     state = ctx.explorer_state(CalibrationExplorer)
-    try: return CalibrationExplorer(store=ctx.store, **state)
+    try: ex = CalibrationExplorer(store=ctx.store, **state)
     except ValueError: # a stale link (a run is gone) or a bad value: open on the newest run instead
-        return CalibrationExplorer(store=ctx.store, **{k: v for k, v in state.items() if k not in ("runs", "epoch")})
+        ex = CalibrationExplorer(store=ctx.store, **{k: v for k, v in state.items() if k not in ("runs", "epoch")})
+    if not ex._series: # nothing to draw
+        ex = CalibrationExplorer.example(**{k: v for k, v in state.items() if k in ("temperature", "fitted", "strategy", "n_bins")})
+        ex.notice = ("<b>No run in this store has calibration tables yet</b> (train one with the <code>calibration</code> "
+                     "monitor); this is a synthetic example.")
+    return ex

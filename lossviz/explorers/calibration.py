@@ -15,7 +15,7 @@ from ..plots.calibration import calibration_figure, MAX_SERIES
 # %% auto #0
 __all__ = ['CalibrationExplorer']
 
-# %% ../../nbs/31e_explorers_calibration.ipynb #9a6cd693
+# %% ../../nbs/31e_explorers_calibration.ipynb #761f8ce3
 def _plain(text) -> str:
     "A name made safe for a plotly title (plotly renders tags in titles)."
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -70,6 +70,7 @@ class CalibrationExplorer(Explorer):
                  **params):
         super().__init__(**params)
         self._title, self.store, self._series, self._cache = title, None, [], {}
+        self.notice = ""   # a line of HTML shown before the note (e.g. why an example is shown)
         if series is not None:
             if not isinstance(series, dict) or not series: raise ValueError("series: expected a dict name -> (logits, labels)")
             if len(series) > MAX_SERIES: raise ValueError(f"series: expected at most {MAX_SERIES} series, got {len(series)}")
@@ -87,6 +88,8 @@ class CalibrationExplorer(Explorer):
             if bad: raise ValueError(f"runs: expected runs with calibration tables in this store ({', '.join(map(str, ids)) or 'none'}), got {bad}")
             with param.parameterized.discard_events(self): self.runs = chosen
             self._load_runs()
+            if self.epoch == 0 and self._shown: # the slider sits at the epoch shown (0 means 'the last')
+                with param.parameterized.discard_events(self): self.epoch = self._shown
         self.param.watch(lambda e: self._load_runs(), ["runs", "epoch"])
 
     # ---- sources
@@ -99,12 +102,13 @@ class CalibrationExplorer(Explorer):
 
     def _load_runs(self):
         if self.store is None: return
-        series, max_epoch = [], 0
+        series, max_epoch, self._shown = [], 0, 0
         for i, rid in enumerate(list(self.runs)[:MAX_SERIES]):
             steps = self.store.artifacts(rid, "reliability")
             max_epoch = max(max_epoch, len(steps))
             if not steps: continue
             k = (self.epoch - 1) if 0 < self.epoch <= len(steps) else len(steps) - 1
+            self._shown = max(self._shown, k + 1)
             key = (rid, steps[k])
             if key not in self._cache:
                 a = self.store.artifact(rid, "reliability", step=steps[k])
@@ -129,7 +133,10 @@ class CalibrationExplorer(Explorer):
         data = self.series_data()
         if not data:
             import plotly.graph_objects as go
-            return go.Figure(layout=base_layout(self.height, title="no calibration tables yet: train a run with monitors=['calibration']"))
+            fig = go.Figure(layout=base_layout(self.height, title="no calibration tables yet: train a run with monitors=['calibration']",
+                                               legend=None))
+            fig.update_xaxes(visible=False); fig.update_yaxes(visible=False)
+            return fig
         sub = "bins: " + ("equal mass" if self.strategy == "quantile" else "uniform") + f", {self.n_bins}"
         return calibration_figure(data, height=self.height, title=_plain(self._title or "Calibration"), subtitle=sub)
 
@@ -138,6 +145,9 @@ class CalibrationExplorer(Explorer):
         return {d["name"]: d["readouts"] for d in self.series_data()}
 
     def note(self) -> str:
+        return (self.notice + " " if self.notice else "") + self._note()
+
+    def _note(self) -> str:
         parts = []
         for s in self._series:
             if s.logits is None: continue

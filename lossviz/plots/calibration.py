@@ -12,7 +12,7 @@ from .style import base_layout
 # %% auto #0
 __all__ = ['GAP_COLOR', 'MAX_SERIES', 'calibration_figure']
 
-# %% ../../nbs/30e_plots_calibration.ipynb #5efb70fa
+# %% ../../nbs/30e_plots_calibration.ipynb #afa5563b
 GAP_COLOR = "#404040"  # neutral: readable beside any loss colour
 MAX_SERIES = 6
 
@@ -92,7 +92,7 @@ def calibration_figure(series:list, # dicts: name, color, edges, confidence, acc
         fig.update_xaxes(range=[0, 1], title_text="confidence", row=2, col=j)
     fig.update_yaxes(title_text="accuracy", row=1, col=1); fig.update_yaxes(title_text="share", row=2, col=1)
     if curves: fig.update_yaxes(title_text="NLL", row=3, col=1)
-    lay = base_layout(height, title=title, subtitle=subtitle, legend="top", barmode="overlay", bargap=0)
+    lay = base_layout(height, title=title, subtitle=subtitle, legend="right", barmode="overlay", bargap=0)
     lay["margin"] = {**lay["margin"], "t": lay["margin"]["t"] + 22}   # the subplot titles take two lines
     fig.update_layout(**lay)
     for a in fig.layout.annotations: a.font = dict(size=12)

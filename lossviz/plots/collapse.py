@@ -64,7 +64,7 @@ def _geometry_traces(geo:CollapseGeometry, classifier:bool=True) -> list:
                      marker=dict(size=7 if three else 10, color=cols, symbol="x" if three else "x-thin-open", line=dict(width=2, color=cols))))
     return out
 
-# %% ../../nbs/30d_plots_collapse.ipynb #17c05968
+# %% ../../nbs/30d_plots_collapse.ipynb #093f85d0
 def _rule(fig, row, col, x=None, y=None, line=None):
     "A horizontal (y=) or vertical (x=) line across one xy subplot (add_hline/vline fail beside a 3-D scene)."
     sp = fig.get_subplot(row, col)
@@ -132,6 +132,7 @@ def collapse_figure(geo:CollapseGeometry, # geometry at the shown epoch
     else:
         fig.update_xaxes(scaleanchor="y", scaleratio=1, zeroline=False, showticklabels=False, row=1, col=1)
         fig.update_yaxes(zeroline=False, showticklabels=False, row=1, col=1)
-    fig.update_layout(**base_layout(height, title=title, subtitle=subtitle, legend="top", barmode="group", bargap=0.15))
+    fig.update_layout(**base_layout(height, title=title, subtitle=subtitle, legend="right", barmode="group", bargap=0.15))
+    fig.update_layout(legend=dict(y=0, yanchor="bottom", tracegroupgap=2))   # the legend under the colour bar, both right
     fig.update_annotations(font_size=12)
     return fig
