@@ -13,7 +13,7 @@ from .core import ACTIVE_STATUSES, FINAL_STATUSES, HParam
 __all__ = ['OPTIMIZERS', 'TRAINABLE_KINDS', 'REQUEST_STATES', 'Limits', 'Refused', 'validate_request', 'submit_request',
            'update_request', 'get_request', 'run_request', 'main', 'Launcher']
 
-# %% ../nbs/26_runner.ipynb #0ce6bc37
+# %% ../nbs/26_runner.ipynb #2fa8f4da
 @dataclass
 class Limits:
     "What a served dashboard lets visitors start (enforced on the server, whatever the page sends)."
@@ -28,7 +28,7 @@ class Refused(ValueError):
 
 OPTIMIZERS = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3} # optimizer -> default learning rate (as `Run`'s)
 TRAINABLE_KINDS = ("classification", "pair", "proxy") # loss kinds a run can train with (feature losses are regularisers)
-_FIELDS = ("data", "model", "loss", "loss_params", "optimizer", "lr", "epochs", "batch_size", "device", "seed", "name")
+_FIELDS = ("data", "model", "loss", "loss_params", "optimizer", "lr", "epochs", "batch_size", "device", "seed", "name", "monitors")
 
 def _num(v, name, low, high, integer=False):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and float(v) != int(v)) or v != v:
@@ -36,7 +36,7 @@ def _num(v, name, low, high, integer=False):
     if not low <= v <= high: raise Refused(f"{name}: must be from {low} to {high} on this server, got {v!r}")
     return int(v) if integer else float(v)
 
-def validate_request(req:dict, # what the form sent: data, model, loss, loss_params, optimizer, lr, epochs, batch_size, device, seed, name
+def validate_request(req:dict, # what the form sent: data, model, loss, loss_params, optimizer, lr, epochs, batch_size, device, seed, name, monitors
                      limits:Limits|None=None, # the server's limits (default `Limits()`)
                     ) -> dict:
     "Check a start request field by field on the server; returns it normalised (`Run` arguments) or raises `Refused`."
@@ -75,6 +75,16 @@ def validate_request(req:dict, # what the form sent: data, model, loss, loss_par
         if not isinstance(name, str): raise Refused(f"name: expected text, got {type(name).__name__}")
         name = "".join(ch for ch in name.strip() if ch.isprintable())[:100] or None
     out["name"] = name
+    if req.get("monitors") is not None: # names of `lossviz.monitors.MONITORS`, or "default" (absent: `Run`'s default)
+        from lossviz.monitors import MONITORS
+        mons = req["monitors"]
+        mons = [mons] if isinstance(mons, str) else mons
+        known = ("default", *MONITORS)
+        if not isinstance(mons, (list, tuple)) or not 1 <= len(mons) <= len(known):
+            raise Refused(f"monitors: expected a list of monitor names ({', '.join(known)}), got {type(mons).__name__}")
+        bad = [m for m in mons if not isinstance(m, str) or m not in known]
+        if bad: raise Refused(f"monitors: unknown monitor(s) {', '.join(map(repr, bad))[:200]}; expected some of {', '.join(known)}")
+        out["monitors"] = list(dict.fromkeys(mons))
     if losses.spec(loss).kind in ("pair", "proxy"):
         try: from lossviz.train import check_pair_batch
         except ImportError: check_pair_batch = None

@@ -170,3 +170,35 @@ def test_serve_starts_the_default_run_in_a_runner_and_stops_it_on_sigterm(tmp_pa
         assert store.run(run["id"])["status"] == "stopped"
     finally:
         if proc.poll() is None: os.killpg(proc.pid, 9); proc.wait(10)
+
+
+@pytest.mark.parametrize("monitor", ["collapse", "landscape"])
+def test_a_link_with_a_run_id_opens_that_run_without_a_false_warning(tmp_path, monitor):
+    from lossviz.train import Run
+    db = tmp_path / "runs.sqlite"
+    rid = Run("mlp", "blobs", epochs=2, store=db, monitors=[monitor], seed=0).run_sync().id
+    s = RunStore(db)
+    extra = {"resolution": [b"11"]} if monitor == "landscape" else {} # the smallest surface keeps this quick
+    ctx = PageContext(get_page(monitor), s, args={"run": [str(rid).encode()], **extra})
+    assert ctx.explorer_state(_explorer(monitor)).get("run") == rid and ctx.notes == []
+    ex = get_page(monitor).factory()(ctx) # the page opens that run, with no warning note
+    assert ctx.notes == [] and (ex.run == rid if monitor == "collapse" else list(ex.runs) == [f"{s.run(rid)['name']} (#{rid})"])
+    for bad in ("999", "x"): # a genuinely bad value still gets the note
+        ctx = PageContext(get_page(monitor), s, args={"run": [bad.encode()]})
+        assert "run" not in ctx.explorer_state(_explorer(monitor))
+        assert len(ctx.notes) == 1 and ctx.notes[0].startswith("ignored URL value run")
+    if monitor == "collapse": # and the gallery shows it above the page (no alert for a good link)
+        assert not any(type(p).__name__ == "Alert" for p in build_page(monitor, s, args={"run": [str(rid).encode()]}).objects)
+        alerts = [p.object for p in build_page(monitor, s, args={"run": [b"999"]}).objects if type(p).__name__ == "Alert"]
+        assert len(alerts) == 1 and "ignored URL value run" in alerts[0]
+
+
+def _explorer(monitor):
+    if monitor == "collapse":
+        from lossviz.explorers.collapse import CollapseExplorer; return CollapseExplorer
+    from lossviz.explorers.landscape import LandscapeExplorer; return LandscapeExplorer
+
+
+def test_status_pill_shows_an_integral_epoch_without_decimals():
+    assert "epoch 300 ·" in status_pill({"id": 1, "name": "a", "status": "running", "epoch": 300.0, "step": 9})
+    assert "epoch 12.35 ·" in status_pill({"id": 1, "name": "a", "status": "running", "epoch": 12.3456, "step": 9})

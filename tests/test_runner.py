@@ -33,6 +33,19 @@ def test_validation_is_server_side_against_registries_and_hparam_bounds():
             assert validate_request({"loss": name, "batch_size": 64})["loss"] == name
 
 
+
+def test_a_request_chooses_its_monitors_by_registered_name(store):
+    assert validate_request({"monitors": ["default", "collapse", "landscape"]})["monitors"] == ["default", "collapse", "landscape"]
+    assert "monitors" not in validate_request({}) # absent: the run's default monitors
+    with pytest.raises(Refused, match="monitors: unknown monitor"): validate_request({"monitors": ["collapse", "os.system"]})
+    with pytest.raises(Refused, match="monitors: expected a list"): validate_request({"monitors": 3})
+    L = Launcher(store, Limits(max_runs=1))
+    req = L.start({"data": "blobs", "epochs": 2, "name": "m", "monitors": ["default", "collapse"]})
+    rid = L.run_of(req, timeout=90)
+    wait(lambda: store.run(rid)["status"] in ("finished", "failed"), "the run to end", 120)
+    assert store.run(rid)["status"] == "finished" and store.artifacts(rid, "class_means")
+    assert any(k.startswith("calibration/") for k in store.keys(rid)) # "default" still brings its monitors
+
 def test_crash_sigkill_and_divergence_stay_in_their_processes(store):
     L = Launcher(store, Limits(max_runs=3))
     steady = L.start({"epochs": 1000, "lr": 0.01, "name": "steady"})

@@ -127,7 +127,7 @@ def to_query(value) -> str:
     if isinstance(value, bool): return "true" if value else "false"
     return str(value)
 
-# %% ../../nbs/33_app_core.ipynb #2dad2958
+# %% ../../nbs/33_app_core.ipynb #95b023fb
 class PageContext:
     "What a page builder gets: the store, its URL state, a way to write URL state back, and the server's run launcher."
     def __init__(self,
@@ -154,9 +154,20 @@ class PageContext:
         out = {}
         for k, v in self.state.items():
             if k not in ctrls: continue
-            try: out[k] = _coerce(ctrls[k], v)
+            try: out[k] = self._run_id(ctrls[k], v) if k == "run" else _coerce(ctrls[k], v)
             except (ValueError, TypeError) as e: self.notes.append(f"ignored URL value {k}: {e}")
         return out
+
+    def _run_id(self, c, v):
+        "A `run` URL value: one of the control's options, or else (an explorer made before it knows its runs) a run id in the store."
+        try: return _coerce(c, v)
+        except (ValueError, TypeError): pass
+        if isinstance(v, list): v = ",".join(v)
+        try: rid = int(v)
+        except (ValueError, TypeError): raise ValueError(f"run: expected a run id, got {v!r}") from None
+        ids = [r["id"] for r in self.store.runs()] if self.store is not None else []
+        if rid not in ids: raise ValueError(f"run: no run {rid} in this store") from None
+        return rid
 
     def set_state(self, **values):
         "Write URL-state parameters into the browser's address bar (no reload); None removes one."

@@ -75,14 +75,19 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
     for a in fig.layout.annotations: a.font.size = 12; a.x = 0; a.xanchor = "left"
     return fig
 
-# %% ../../nbs/33b_app_runs.ipynb #3f938ec7
+# %% ../../nbs/33b_app_runs.ipynb #c8c99ffb
 STATUS_COLORS = {"created": "#6c757d", "running": "#198754", "paused": "#d39e00", "finished": "#0d6efd",
                  "stopped": "#495057", "failed": "#dc3545", "diverged": "#b02a37", "interrupted": "#fd7e14"}
+
+def _epoch_text(epoch) -> str:
+    "An epoch for the header: '300' when integral, '12.35' mid-epoch."
+    e = float(epoch or 0)
+    return str(int(e)) if e == int(e) else f"{e:.2f}"
 
 def status_pill(run:dict) -> str:
     "HTML: a coloured status pill plus id, epoch, step, with every stored text escaped."
     st = str(run.get("status") or "created"); col = STATUS_COLORS.get(st, "#6c757d")
-    bits = [f"run {run.get('id')}", esc(run.get("name") or ""), f"epoch {float(run.get('epoch') or 0):.2f}", f"step {int(run.get('step') or 0)}"]
+    bits = [f"run {run.get('id')}", esc(run.get("name") or ""), f"epoch {_epoch_text(run.get('epoch'))}", f"step {int(run.get('step') or 0)}"]
     out = (f'<span class="lossviz-status" data-status="{esc(st)}" style="background:{col};color:#fff;border-radius:10px;'
            f'padding:2px 10px;font-weight:600;font-size:13px;white-space:nowrap">{esc(st)}</span>'
            f'<span style="margin-left:8px;font-size:13px;color:#333">{" · ".join(b for b in bits if b)}</span>')
@@ -267,7 +272,7 @@ class RunTimeline(Explorer):
 
     def __repr__(self): return f"RunTimeline(run {self._run}, compare {list(self.compare)}, {len(self.tracks)} tracks)"
 
-# %% ../../nbs/33b_app_runs.ipynb #bff10c73
+# %% ../../nbs/33b_app_runs.ipynb #81f6dc6f
 TABLE_COLUMNS = ("id", "name", "status", "data", "model", "loss", "epoch", "step", "train loss", "test acc", "device", "started")
 
 def _cfg_name(run:dict, key:str) -> str:
@@ -359,7 +364,7 @@ class RunsPage:
         self.timeline.param.watch(lambda e: setattr(v.pane, "height", self.timeline.figure_height()), "tracks")
         # -- the table
         self.table = pn.widgets.Tabulator(None, selectable=1, disabled=True, show_index=False, height=240, sizing_mode="stretch_width",
-                                          layout="fit_data_stretch", css_classes=["lossviz-runs"], pagination=None)
+                                          layout="fit_columns", css_classes=["lossviz-runs"], pagination=None)
         self.table.param.watch(self._on_select, "selection")
         self._rows, self._updating = None, False
         self.refresh_table()

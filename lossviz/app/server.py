@@ -78,7 +78,7 @@ def token_auth(token:str):
         def login_handler(self): return Refuse
     return Auth()
 
-# %% ../../nbs/33s_app_server.ipynb #a8c892d8
+# %% ../../nbs/33s_app_server.ipynb #bff928fd
 def _devices() -> tuple:
     import torch
     return ("auto", "cpu") + (("cuda",) if torch.cuda.is_available() else ())
@@ -109,7 +109,8 @@ def serve(address:str="127.0.0.1", # interface to listen on (127.0.0.1: this mac
     launcher = Launcher(store, Limits(max_runs=int(max_runs), max_epochs=int(max_epochs), devices=_devices()))
     if default_run and not [r for r in store.runs() if r["status"] in ACTIVE_STATUSES]:
         launcher.start({"data": "digits", "model": "mlp", "loss": "cross_entropy", "epochs": min(300, int(max_epochs)),
-                        "lr": 0.01, "name": "default-digits-mlp"})
+                        "lr": 0.01, "name": "default-digits-mlp",
+                        "monitors": ["default", "collapse", "landscape"]}) # every view has something to show
     if token is not None: kw["auth_provider"] = token_auth(token)
     server = pn.serve(routes(store, launcher), address=address, port=int(port), show=False, title="lossviz",
                       websocket_origin=origins, threaded=False, start=False, **kw)
