@@ -12,7 +12,7 @@ from .style import base_layout, PALETTE
 # %% auto #0
 __all__ = ['surface_figure', 'compare_figure', 'line_figure']
 
-# %% ../../nbs/30c_plots_landscape.ipynb #e881e5ce
+# %% ../../nbs/30c_plots_landscape.ipynb #1442ea82
 def _z(s, quantity, log):
     if quantity not in ("loss", "acc"): raise ValueError(f"quantity: expected 'loss' or 'acc', got {quantity!r}")
     z = np.array(s.loss if quantity == "loss" else s.acc, dtype=float)
@@ -20,6 +20,19 @@ def _z(s, quantity, log):
     if log and quantity == "loss":
         with np.errstate(divide="ignore", invalid="ignore"): z = np.log10(np.where(z > 0, z, np.nan))
     return z
+
+def _shown(s, z):
+    "x, y, z to draw: while a grid refines, the finest complete (coarse) level, never a partly filled finer one."
+    x, y = np.asarray(s.x), np.asarray(s.y)
+    done = getattr(s, "done", None)
+    if done is None or np.asarray(done).all(): return x, y, z
+    done = np.asarray(done, bool)
+    st = 2
+    while st < max(len(x), len(y)):
+        ix, iy = np.arange((len(x) // 2) % st, len(x), st), np.arange((len(y) // 2) % st, len(y), st)
+        if len(ix) >= 2 and len(iy) >= 2 and done[np.ix_(iy, ix)].all(): return x[ix], y[iy], z[np.ix_(iy, ix)]
+        st *= 2
+    return x, y, z # no complete level yet: what there is
 
 def _label(quantity, log): return ("log₁₀ loss" if log else "loss") if quantity == "loss" else "accuracy"
 
@@ -43,7 +56,7 @@ def surface_figure(s, # a `lossviz.landscape.Surface`
                   ) -> go.Figure:
     "A landscape as a 3-D surface beside its contour map, with an optional trajectory on both."
     if mode not in ("both", "surface", "contour"): raise ValueError(f"mode: expected 'both', 'surface' or 'contour', got {mode!r}")
-    z = _z(s, quantity, log)
+    gx, gy, z = _shown(s, _z(s, quantity, log))
     lab = _label(quantity, log)
     ax, ay = _axis_names(s)
     specs = {"both": [[{"type": "scene"}, {"type": "xy"}]], "surface": [[{"type": "scene"}]], "contour": [[{"type": "xy"}]]}[mode]
@@ -53,32 +66,34 @@ def surface_figure(s, # a `lossviz.landscape.Surface`
     col = 1
     traj = None if trajectory is None else np.asarray(trajectory, dtype=float)
     if mode in ("both", "surface"):
-        fig.add_trace(go.Surface(x=s.x, y=s.y, z=z, colorscale=cs, showscale=mode == "surface", name=lab,
+        fig.add_trace(go.Surface(x=gx, y=gy, z=z, colorscale=cs, showscale=mode == "surface", name=lab,
                                  colorbar=dict(title=dict(text=lab, side="right"), len=0.8),
                                  hovertemplate=f"{ax}=%{{x:.3g}}<br>{ay}=%{{y:.3g}}<br>{lab}=%{{z:.4g}}<extra></extra>"), 1, col)
         if traj is not None and len(traj):
-            zt = _interp(s.x, s.y, z, traj)
+            zt = _interp(gx, gy, z, traj)
             fig.add_trace(go.Scatter3d(x=traj[:, 0], y=traj[:, 1], z=zt, mode="lines+markers", name="trajectory",
                                        line=dict(color="#d62728", width=4), marker=dict(size=3, color="#d62728"), showlegend=False), 1, col)
         short = lambda t: t.split(" (")[0] # the 3-D scene clips long axis titles; the contour has the full ones
-        fig.update_scenes(xaxis_title=short(ax), yaxis_title=short(ay), zaxis_title=short(lab), aspectmode="cube",
-                          camera=dict(eye=dict(x=1.35, y=-1.35, z=0.9)), xaxis_title_font_size=11, yaxis_title_font_size=11,
-                          zaxis_title_font_size=11)
+        # a lower box, the eye farther out and aimed a little low: the whole box and its tick/axis labels fit the row (800-1600 px)
+        fig.update_scenes(xaxis_title=short(ax), yaxis_title=short(ay), zaxis_title=short(lab), aspectmode="manual",
+                          aspectratio=dict(x=1, y=1, z=0.75), camera=dict(eye=dict(x=1.75, y=-1.75, z=1.05), center=dict(x=0, y=0, z=-0.08)),
+                          xaxis_title_font_size=11, yaxis_title_font_size=11, zaxis_title_font_size=11)
         col += 1
     if mode in ("both", "contour"):
-        fig.add_trace(go.Contour(x=s.x, y=s.y, z=z, colorscale=cs, ncontours=25, connectgaps=False, name=lab,
+        fig.add_trace(go.Contour(x=gx, y=gy, z=z, colorscale=cs, ncontours=25, connectgaps=False, name=lab,
                                  colorbar=dict(title=dict(text=lab, side="right"), len=0.9),
                                  contours=dict(showlabels=False), line=dict(width=0.5),
                                  hovertemplate=f"{ax}=%{{x:.3g}}<br>{ay}=%{{y:.3g}}<br>{lab}=%{{z:.4g}}<extra></extra>"), 1, col)
-        fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", name="weights", marker=dict(symbol="x", size=10, color="white",
-                                 line=dict(width=1, color="black")), hovertemplate="the weights<extra></extra>"), 1, col)
+        fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", name="weights", marker=dict(symbol="circle", size=9, color="black",
+                                 line=dict(width=1.5, color="white")), hovertemplate="the weights<extra></extra>"), 1, col)
         if traj is not None and len(traj):
             fig.add_trace(go.Scatter(x=traj[:, 0], y=traj[:, 1], mode="lines+markers", name="trajectory",
                                      line=dict(color="#d62728", width=2), marker=dict(size=5),
                                      hovertemplate="checkpoint %{pointNumber}<br>(%{x:.3g}, %{y:.3g})<extra></extra>"), 1, col)
         fig.update_xaxes(title_text=ax, row=1, col=col); fig.update_yaxes(title_text=ay, row=1, col=col)
     done = float(np.mean(s.done)) if hasattr(s, "done") else 1.0
-    sub = f"{len(s.y)}×{len(s.x)} grid" + ("" if done >= 1 else f", {done:.0%} computed (refining)")
+    sub = f"{len(s.y)}×{len(s.x)} grid" + ("" if done >= 1 else f", {done:.0%} computed (refining; showing the {len(gy)}×{len(gx)} level)"
+                                             if len(gx) < len(s.x) else f", {done:.0%} computed (refining)")
     fig.update_layout(**base_layout(height, title or f"Loss landscape: {lab}", legend="top", subtitle=sub))
     return fig
 
@@ -92,7 +107,7 @@ def _interp(x, y, z, pts):
         out.append((1 - tx) * (1 - ty) * z[i, j] + tx * (1 - ty) * z[i, j + 1] + (1 - tx) * ty * z[i + 1, j] + tx * ty * z[i + 1, j + 1])
     return np.array(out)
 
-# %% ../../nbs/30c_plots_landscape.ipynb #2b2533f2
+# %% ../../nbs/30c_plots_landscape.ipynb #9fa3a3eb
 def compare_figure(surfaces:dict, # name -> Surface (e.g. one per loss or optimizer)
                    quantity:str="loss", log:bool=False,
                    trajectories:dict|None=None, # name -> [T, 2] projected trajectory
@@ -101,14 +116,15 @@ def compare_figure(surfaces:dict, # name -> Surface (e.g. one per loss or optimi
     "Contour maps of several landscapes side by side on one shared colour scale."
     if not surfaces: raise ValueError("surfaces: expected at least one surface")
     names = list(surfaces)
-    zs = {n: _z(surfaces[n], quantity, log) for n in names}
+    shown = {n: _shown(surfaces[n], _z(surfaces[n], quantity, log)) for n in names}
+    zs = {n: v[2] for n, v in shown.items()}
     fin = np.concatenate([z[np.isfinite(z)] for z in zs.values()] or [np.zeros(1)])
     lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.06)
     lab = _label(quantity, log)
     for i, n in enumerate(names):
         s = surfaces[n]
-        fig.add_trace(go.Contour(x=s.x, y=s.y, z=zs[n], zmin=lo, zmax=hi, colorscale="Viridis" if quantity == "loss" else "Cividis",
+        fig.add_trace(go.Contour(x=shown[n][0], y=shown[n][1], z=zs[n], zmin=lo, zmax=hi, colorscale="Viridis" if quantity == "loss" else "Cividis",
                                  ncontours=25, showscale=i == len(names) - 1, name=n, line=dict(width=0.5),
                                  colorbar=dict(title=dict(text=lab, side="right"))), 1, i + 1)
         t = (trajectories or {}).get(n)
