@@ -266,19 +266,6 @@ class GPWExplorer(Explorer):
             return {"source": "sample", "pairs": int(len(s["sim"])), "no_positive_pair": not bool(s["is_pos"].any())}
         return {"source": self.source, **pw.summary()}
 
-    def label(self) -> str:
-        "The current loss with its hyperparameters, e.g. 'multi_similarity (alpha=2, beta=50, ...)'."
-        hp = self.values[self.loss]
-        return self.loss + (f" ({', '.join(f'{k}={_fmt(v)}' for k, v in hp.items())})" if hp else "")
-
-    def status(self) -> dict:
-        "Loss value, flags and summary numbers of the shown batch."
-        pw = self.weights()
-        if pw is None:
-            s = self._sample
-            return {"source": "sample", "pairs": int(len(s["sim"])), "no_positive_pair": not bool(s["is_pos"].any())}
-        return {"source": self.source, **pw.summary()}
-
     def note(self) -> str:
         "One line: the source, the loss value, the active fractions, the margin, and a flag when no positive pair exists."
         s = self.status()
