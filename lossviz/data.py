@@ -13,9 +13,9 @@ import torch
 from .core import check_choice, check_labels, check_range, check_tensor, pick_device
 
 # %% auto #0
-__all__ = ['Dataset', 'stratified_split', 'standardize', 'digits', 'blobs', 'moons', 'spiral', 'modular', 'read_idx',
-           'read_cifar_batch', 'write_idx', 'data_root', 'mnist', 'fashion_mnist', 'cifar10', 'names', 'load',
-           'Batches', 'batches']
+__all__ = ['Dataset', 'stratified_split', 'standardize', 'digits', 'blobs', 'moons', 'spiral', 'xor', 'circles', 'modular',
+           'read_idx', 'read_cifar_batch', 'write_idx', 'data_root', 'mnist', 'fashion_mnist', 'cifar10', 'names',
+           'load', 'Batches', 'batches']
 
 # %% ../nbs/20_data.ipynb #6f45bff0
 @dataclass(repr=False)
@@ -240,6 +240,42 @@ def spiral(samples:int=600, # total number of samples (split evenly over the arm
     return _finish("spiral", [f"arm {c}" for c in range(C)], xtr, ytr, xte, yte, standardize,
                    dict(samples=n, classes=C, noise=noise, turns=turns, test_size=test_size, seed=seed, standardize=standardize))
 
+# %% ../nbs/20_data.ipynb #c7d8f5d3
+def xor(samples:int=400, # total number of samples
+        noise:float=0.0, # standard deviation of the Gaussian jitter added after labelling
+        gap:float=0.05, # no point lies within this distance of an axis before the jitter (0 <= gap < 1)
+        test_size:float=0.2, # fraction held out (stratified)
+        seed:int=0, # seed of the points and the split
+        standardize:bool=False, # standardise with train statistics
+       ) -> Dataset:
+    "The XOR quadrants in 2-D: class 1 where the coordinates have opposite signs."
+    n = _check_int(samples, "samples", 4); check_range(noise, "noise", 0.0); check_range(gap, "gap", 0.0, 1.0, high_open=True)
+    rng = np.random.default_rng(seed)
+    mag = gap + (1 - gap) * rng.random((n, 2))
+    sign = np.where(rng.random((n, 2)) < 0.5, -1.0, 1.0)
+    x = mag * sign
+    y = (sign[:, 0] != sign[:, 1]).astype(np.int64)
+    x = x + noise * rng.standard_normal((n, 2))
+    xtr, ytr, xte, yte = _split_arrays(torch.tensor(x, dtype=torch.float32), torch.tensor(y), test_size, seed)
+    return _finish("xor", ["same sign", "opposite sign"], xtr, ytr, xte, yte, standardize,
+                   dict(samples=n, noise=noise, gap=gap, test_size=test_size, seed=seed, standardize=standardize))
+
+def circles(samples:int=400, # total number of samples
+            noise:float=0.05, # standard deviation of the Gaussian noise added to the points
+            factor:float=0.5, # radius of the inner circle (the outer one has radius 1), 0 < factor < 1
+            test_size:float=0.2, # fraction held out (stratified)
+            seed:int=0, # seed of the noise and the split
+            standardize:bool=False, # standardise with train statistics
+           ) -> Dataset:
+    "A small circle inside a large one in 2-D (scikit-learn's `make_circles`)."
+    from sklearn.datasets import make_circles
+    n = _check_int(samples, "samples", 4); check_range(noise, "noise", 0.0)
+    check_range(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
+    x, y = make_circles(n_samples=n, noise=float(noise), factor=float(factor), random_state=seed)
+    xtr, ytr, xte, yte = _split_arrays(torch.tensor(x, dtype=torch.float32), torch.tensor(y), test_size, seed)
+    return _finish("circles", ["outer", "inner"], xtr, ytr, xte, yte, standardize,
+                   dict(samples=n, noise=noise, factor=factor, test_size=test_size, seed=seed, standardize=standardize))
+
 # %% ../nbs/20_data.ipynb #1e64bf59
 def _is_prime(p): return p >= 2 and all(p % k for k in range(2, int(math.isqrt(p)) + 1))
 
@@ -410,8 +446,8 @@ def cifar10(root:str|Path|None=None, # folder holding `cifar-10-batches-py/`
         if meta is not None and len(meta) == 10: classes = [m.decode() if isinstance(m, bytes) else str(m) for m in meta]
     return _images("cifar10", xtr, ytr, xte, yte, classes, root, [folder / n for n in names], standardize, flatten, max_train, max_test, seed)
 
-# %% ../nbs/20_data.ipynb #edc7feaa
-_LOADERS: dict[str, Callable] = {"digits": digits, "blobs": blobs, "moons": moons, "spiral": spiral, "modular": modular,
+# %% ../nbs/20_data.ipynb #268e3188
+_LOADERS: dict[str, Callable] = {"digits": digits, "blobs": blobs, "moons": moons, "spiral": spiral, "xor": xor, "circles": circles, "modular": modular,
                                  "mnist": mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10}
 _ALIASES = {"fashionmnist": "fashion_mnist", "fmnist": "fashion_mnist", "cifar_10": "cifar10"}
 

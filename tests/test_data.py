@@ -120,6 +120,42 @@ def test_blobs_balanced_test_and_errors():
         load("blobs", noise=-1)
 
 
+def test_xor_quadrants_and_circles_match_an_independent_construction():
+    # xor, noise 0: labels are the sign rule, classes near-balanced, every point at least `gap` from both axes
+    ds = load("xor", samples=1000, gap=0.1, seed=4)
+    x, y = torch.cat([ds.x_train, ds.x_test]).numpy(), torch.cat([ds.y_train, ds.y_test]).numpy()
+    assert ds.classes == ["same sign", "opposite sign"] and ds.input_shape == (2,)
+    assert np.array_equal(y, (np.sign(x[:, 0]) != np.sign(x[:, 1])).astype(int))
+    assert np.abs(x).min() >= 0.1 and np.abs(x).max() <= 1.0 and 0.4 < y.mean() < 0.6
+    # every quadrant holds points (uniform over the four)
+    q = (x[:, 0] > 0) * 2 + (x[:, 1] > 0)
+    assert np.bincount(q, minlength=4).min() > 200
+    # with noise some points cross the axes and keep their label (the jitter comes after labelling)
+    xn = load("xor", samples=1000, noise=0.3, seed=4)
+    xx, yy = torch.cat([xn.x_train, xn.x_test]).numpy(), torch.cat([xn.y_train, xn.y_test]).numpy()
+    flipped = (np.sign(xx[:, 0]) != np.sign(xx[:, 1])).astype(int) != yy
+    assert 0.02 < flipped.mean() < 0.4
+    # a linear fit (least squares on [x, 1]) stays far from separating it; with the product feature x1*x2 it separates exactly
+    A = np.c_[x, np.ones(len(x))]; w = np.linalg.lstsq(A, 2 * y - 1.0, rcond=None)[0]
+    assert ((A @ w > 0) == y).mean() < 0.7
+    B = np.c_[A, x[:, 0] * x[:, 1]]; w = np.linalg.lstsq(B, 2 * y - 1.0, rcond=None)[0]
+    assert ((B @ w > 0) == y).mean() == 1.0
+    for bad, msg in ((dict(gap=1.0), "gap: expected"), (dict(noise=-1), "noise: expected"), (dict(samples=2), "samples: expected")):
+        with pytest.raises(ValueError, match=msg): load("xor", **bad)
+    # circles = sklearn's make_circles on the same seed; radii 1 and factor without noise
+    from sklearn.datasets import make_circles
+    c = load("circles", samples=300, noise=0.05, factor=0.4, seed=2)
+    xs, ys = make_circles(300, noise=0.05, factor=0.4, random_state=2)
+    got = torch.cat([c.x_train, c.x_test]).numpy(); gy = torch.cat([c.y_train, c.y_test]).numpy()
+    order = np.lexsort(got.T); ref = np.lexsort(xs.T)
+    assert np.allclose(got[order], xs[ref], atol=1e-6) and np.array_equal(gy[order], ys[ref])
+    c0 = load("circles", samples=200, noise=0.0, factor=0.25)
+    r, cy = torch.cat([c0.x_train, c0.x_test]).norm(dim=1).numpy(), torch.cat([c0.y_train, c0.y_test]).numpy()
+    assert np.allclose(r[cy == 0], 1.0, atol=1e-5) and np.allclose(r[cy == 1], 0.25, atol=1e-5)
+    for bad in (0.0, 1.0):
+        with pytest.raises(ValueError, match="factor: expected"): load("circles", factor=bad)
+
+
 def test_moons_matches_sklearn_and_spiral_arms():
     from sklearn.datasets import make_moons
     ds = load("moons", samples=300, noise=0.05, seed=3)
@@ -288,7 +324,7 @@ def test_cifar10_missing_files_message(tmp_path):
 # ---------------------------------------------------------------- load, names, Dataset
 
 def test_load_names_and_errors():
-    assert data.names() == ["digits", "blobs", "moons", "spiral", "modular", "mnist", "fashion_mnist", "cifar10"]
+    assert data.names() == ["digits", "blobs", "moons", "spiral", "xor", "circles", "modular", "mnist", "fashion_mnist", "cifar10"]
     with pytest.raises(ValueError) as e:
         load("svhn")
     assert all(n in str(e.value) for n in data.names()) and "'svhn'" in str(e.value)
@@ -299,7 +335,8 @@ def test_load_names_and_errors():
 
 
 @pytest.mark.parametrize("name,kw", [("digits", dict(max_train=100, image=True)), ("blobs", dict(classes=4, imbalance=5.0, dim=3)),
-                                     ("moons", dict(samples=80)), ("spiral", dict(classes=4)), ("modular", dict(p=11, op="*"))])
+                                     ("moons", dict(samples=80)), ("spiral", dict(classes=4)), ("modular", dict(p=11, op="*")),
+                                     ("xor", dict(samples=60, noise=0.1)), ("circles", dict(samples=60, factor=0.2))])
 def test_info_is_json_and_rebuilds_the_dataset(name, kw):
     import json
     ds = load(name, **kw)
