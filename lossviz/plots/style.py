@@ -10,11 +10,11 @@ import numpy as np
 # %% auto #0
 __all__ = ['PALETTE', 'color_distance', 'loss_color', 'json_safe', 'figure_json', 'base_layout', 'esc', 'plot_text']
 
-# %% ../../nbs/30_plots_style.ipynb #f42213f1
-PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#0000ff',
-           '#ff18ff', '#0c4924', '#b6c292', '#0055f3', '#ff0079', '#6d6100', '#790049', '#ffaa79', '#8600aa', '#00ce9e',
-           '#00db00', '#c2b6e7', '#f318b6', '#9e4900', '#553d61', '#ff7986', '#0086ff', '#183192', '#0c6d79', '#db79ff',
-           '#ce9218', '#790c18', '#9e31ff', '#86ce18', '#559255', '#f3aab6', '#61c2ff', '#9ece6d', '#ff0000', '#6d1879')
+# %% ../../nbs/30_plots_style.ipynb #a45036f6
+PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#780aff',
+           '#ff0ae6', '#3c6e46', '#0064ff', '#f0b478', '#ff0082', '#00d2a0', '#786400', '#00dc00', '#aac882', '#ff828c',
+           '#9632c8', '#b4b4f0', '#a04600', '#be0096', '#148cff', '#b43264', '#d29614', '#8cd200', '#f0aac8', '#466e00',
+           '#f078ff', '#0abeff', '#8c5078', '#ff0000', '#ff825a', '#00dc78', '#6eb496', '#a078ff', '#c832ff', '#aa3c3c')
 
 def _lab(hexes) -> np.ndarray:
     "CIELAB coordinates (D65) of `#rrggbb` colours."
