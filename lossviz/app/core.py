@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 # %% auto #0
-__all__ = ['HOSTILE_NAME', 'THUMBNAILS', 'CSS', 'md_text', 'thumbnail', 'Page', 'pages', 'get_page', 'parse_query', 'to_query',
-           'PageContext', 'offline', 'page_href', 'header_html', 'cards_html', 'explorer_view', 'build_page',
-           'trim_memory', 'routes']
+__all__ = ['HOSTILE_NAME', 'THUMBNAILS', 'CSS', 'RECOVER_JS', 'md_text', 'thumbnail', 'Page', 'pages', 'get_page', 'parse_query',
+           'to_query', 'PageContext', 'offline', 'page_href', 'header_html', 'cards_html', 'explorer_view',
+           'build_page', 'trim_memory', 'recover_after_restart', 'routes']
 
 # %% ../../nbs/33_app_core.ipynb #13adf30c
 HOSTILE_NAME = ('<img src=x onerror="window.__lossviz_xss=1"><b>bold</b><span style="font-size:60px;color:red">BIG</span>'
@@ -127,7 +127,7 @@ def to_query(value) -> str:
     if isinstance(value, bool): return "true" if value else "false"
     return str(value)
 
-# %% ../../nbs/33_app_core.ipynb #95b023fb
+# %% ../../nbs/33_app_core.ipynb #f8610cde
 class PageContext:
     "What a page builder gets: the store, its URL state, a way to write URL state back, and the server's run launcher."
     def __init__(self,
@@ -144,6 +144,7 @@ class PageContext:
             args = dict(pn.state.session_args or {}) if pn.state.curdoc is not None else {}
         self.state = parse_query(args, page.params)
         self.notes = [] if notes is None else notes
+        self.encode: dict = {} # URL-state name -> function(value) -> what the URL holds (e.g. a run's label -> its id)
         self._written = dict(self.state)
 
     def explorer_state(self, ex, # an `Explorer` instance or class
@@ -299,7 +300,7 @@ class _PlainView:
     def sync(self, live=False): self._redraw()
     def __panel__(self): return self.view
 
-# %% ../../nbs/33_app_core.ipynb #a77010cf
+# %% ../../nbs/33_app_core.ipynb #6ebf5dae
 def _sync_explorer_url(ex, ctx):
     "Write `ex`'s URL-state controls into the address bar whenever they change."
     names = [n for n in ctx.page.params if n in ex.param]
@@ -308,7 +309,8 @@ def _sync_explorer_url(ex, ctx):
         vals = {}
         for n in names:
             v = getattr(ex, n)
-            vals[n] = list(v) if isinstance(v, (list, tuple)) else v
+            v = list(v) if isinstance(v, (list, tuple)) else v
+            vals[n] = ctx.encode[n](v) if n in ctx.encode else v
         ctx.set_state(**vals)
     ex.param.watch(write, names)
 
@@ -352,6 +354,26 @@ def trim_memory():
         import ctypes; ctypes.CDLL("libc.so.6").malloc_trim(0)
     except Exception: pass
 
+RECOVER_JS = """
+if (window.__lossviz_recovering) return;
+window.__lossviz_recovering = true;
+const note = document.createElement("div");
+note.className = "lossviz-reconnecting";
+note.textContent = "Connection to the server lost; this page reloads as soon as the server is back.";
+note.style.cssText = "position:fixed;top:0;left:0;right:0;z-index:10000;padding:6px 12px;background:#fff3cd;color:#664d03;font:14px sans-serif;border-bottom:1px solid #ffe69c";
+document.body.appendChild(note);
+const url = window.location.href;
+const ping = () => fetch(url, {cache: "no-store", credentials: "same-origin"})
+  .then(r => { if (r.ok) window.location.reload(); else setTimeout(ping, 2000); })
+  .catch(() => setTimeout(ping, 2000));
+setTimeout(ping, 1000);
+"""
+
+def recover_after_restart(doc):
+    "When `doc`'s server connection is lost (e.g. the server restarts), poll the page's address and reload it once the server answers; the URL state restores the view."
+    from bokeh.models import CustomJS
+    doc.js_on_event("connection_lost", CustomJS(code=RECOVER_JS))
+
 def routes(store=None, # a `RunStore`, a path, or None for the default file
            launcher=None, # the server's run launcher
           ) -> dict:
@@ -364,6 +386,7 @@ def routes(store=None, # a `RunStore`, a path, or None for the default file
             p = build_page(slug, store, launcher)
             pn.state.curdoc.title = p.name
             pn.state.on_session_destroyed(lambda session_context: trim_memory())
+            if doc is not None: recover_after_restart(doc)
             return p
         return app
     return {"/": make(None), **{f"/{p.slug}": make(p.slug) for p in pages()}}

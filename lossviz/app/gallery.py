@@ -9,14 +9,15 @@ if __name__.startswith("bokeh_app"): __package__ = "lossviz.app" # `panel serve 
 # %% auto #0
 __all__ = ['gallery']
 
-# %% ../../nbs/33x_app_gallery.ipynb #180568b6
+# %% ../../nbs/33x_app_gallery.ipynb #6558e566
 def gallery(store=None, # a `RunStore`, a path, or None for the default file
             args:dict|None=None, # query arguments (default: the session's)
            ):
     "The gallery page the `?page=` argument names (the landing cards without one), links as `?page=<slug>`."
     import panel as pn
-    from lossviz.app.core import build_page, offline, pages
+    from lossviz.app.core import build_page, offline, pages, recover_after_restart
     offline()
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None: recover_after_restart(pn.state.curdoc)
     if args is None: args = dict(pn.state.session_args or {}) if pn.state.curdoc is not None else {}
     slug = args.get("page", [b""])[-1]
     slug = slug.decode() if isinstance(slug, bytes) else str(slug)

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['page']
 
-# %% ../../nbs/33c_app_landscape.ipynb #d6d7924a
+# %% ../../nbs/33c_app_landscape.ipynb #d86a470d
 def _runs_with_checkpoints(store, limit=2):
     out = []
     for r in reversed(store.runs()):
@@ -19,13 +19,19 @@ def page(ctx):
     "The Landscape page: loss surfaces and contours of trained runs with their trajectories, side by side, and their interpolation."
     from lossviz.explorers.landscape import LandscapeExplorer
     state = {k: v for k, v in ctx.explorer_state(LandscapeExplorer).items() if k != "run"}
-    ids = []
     want = ctx.state.get("run")
-    if want:
-        try: ids = [int(want)]
-        except (TypeError, ValueError): ids = []
-    ids = ids or _runs_with_checkpoints(ctx.store)
+    want = int(want) if isinstance(want, str) and want.isdigit() else None
+    ids = _runs_with_checkpoints(ctx.store)
+    if want is not None and want not in ids: ids = [want] + ids[:1]
     if ids:
-        try: return LandscapeExplorer.from_store(ctx.store, ids, **state)
-        except (ValueError, KeyError): pass # a stale link or a run the page cannot rebuild: the example instead
+        try: ex = LandscapeExplorer.from_store(ctx.store, ids, **state)
+        except (ValueError, KeyError): ex = None # a stale link or a run the page cannot rebuild: the example instead
+        if ex is not None:
+            by_label = {f"{ctx.store.run(i)['name']} (#{i})": i for i in ids} # the explorer's run labels -> run ids
+            ctx.encode["run"] = lambda label: by_label.get(label) # the URL holds the run id, never its name
+            label = next((k for k, i in by_label.items() if i == want), None)
+            if label in ex.runs: ex.run = label
+            return ex
+    if want is not None: ctx.notes.append(f"ignored URL value run: run {want} has no weight checkpoints to draw")
+    ctx.encode["run"] = lambda label: None # the built-in example's runs are not in the store
     return LandscapeExplorer.example(**state)
