@@ -15,6 +15,7 @@ _WHERE = {  # registered explorers: public name -> submodule of lossviz.explorer
     "CollapseExplorer": "collapse",
     "CalibrationExplorer": "calibration",
     "LandscapeExplorer": "landscape",
+    "Playground": "playground",
 }
 
 
