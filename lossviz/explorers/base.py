@@ -89,6 +89,7 @@ class Explorer(param.Parameterized):
     interval: float = 0.5 # seconds between polls
     layout: str = "column" # "column": controls in a fixed-width column left of the figure; "bar": a row above it (few controls)
     log_controls: tuple = () # names of bounded Number parameters drawn as log sliders
+    clickable: bool = False # True: front ends forward clicks on the figure to `click(x, y, trace)`
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -119,6 +120,10 @@ class Explorer(param.Parameterized):
     def act(self, name:str):
         "Run the action `name` (a button was pressed)."
         raise ValueError(f"action: {type(self).__name__} has no action {name!r}")
+
+    def click(self, x, y, trace:int=0):
+        "A click on the figure at data coordinates (x, y) on trace `trace` (only for `clickable` explorers); True if it changed something."
+        raise ValueError(f"click: {type(self).__name__} does not take clicks on its figure")
 
     def poll(self) -> bool:
         "Live explorers: read what is new; True if the figure or the note changed."

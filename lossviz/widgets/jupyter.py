@@ -183,6 +183,10 @@ async function render({ model, el }) {
   });
   ro.observe(div);
   draw();
+  if (model.get("clickable")) run(() => { // after the first draw (div.on exists): clicks go to the explorer's click(x, y, trace)
+    if (div.on) div.on("plotly_click", (ev) => { const p = ev && ev.points && ev.points[0];
+      if (p && typeof p.x === "number" && typeof p.y === "number") send({ type: "click", x: p.x, y: p.y, trace: p.curveNumber }); });
+  });
   send({ type: "attached" });
   return () => {
     ro.disconnect();
@@ -231,6 +235,7 @@ class ExplorerWidget(anywidget.AnyWidget):
     actions = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     kind = traitlets.Unicode("column").tag(sync=True)
+    clickable = traitlets.Bool(False).tag(sync=True) # forward plotly clicks as {"type": "click", x, y, trace}
     lib = traitlets.Instance(PlotlyJS).tag(sync=True, **W.widget_serialization)
 
     def __init__(self, figure:dict|None=None, # a figure as `plots.style.figure_json` gives it
@@ -238,7 +243,7 @@ class ExplorerWidget(anywidget.AnyWidget):
         super().__init__(figure=figure or {"data": [], "layout": {}}, lib=plotly_js(), **kw)
         self.views, self.bytes_sent = 0, 0 # views attached in the browser; bytes of extend messages sent
         self.on_msg(self._on_browser_msg)
-        self.on_view = self.on_set = self.on_act = None # callbacks: (+1/-1), (name, value), (name)
+        self.on_view = self.on_set = self.on_act = self.on_click = None # callbacks: (+1/-1), (name, value), (name), (x, y, trace)
 
     def _on_browser_msg(self, _, content, buffers):
         if not isinstance(content, dict): return
@@ -250,6 +255,7 @@ class ExplorerWidget(anywidget.AnyWidget):
         elif t == "need_plotly": self.send({"type": "plotly_source", "source": plotly_js().source}) # a page that lacks the PlotlyJS widget
         elif t == "set" and self.on_set is not None: self.on_set(content.get("name"), content.get("value"))
         elif t == "act" and self.on_act is not None: self.on_act(content.get("name"))
+        elif t == "click" and self.on_click is not None: self.on_click(content.get("x"), content.get("y"), content.get("trace"))
 
     def show(self, fig) -> "ExplorerWidget":
         "Draw a whole figure (a `go.Figure`, or a dict as `figure_json` gives it)."
@@ -384,8 +390,8 @@ class JupyterView:
             fig = figure_json(ex.figure())
             self._sent = {i: (ep, len(x)) for i, (x, y, ep) in ex.streams().items()}
             self._fv = ex.figure_version
-        self.plot = ExplorerWidget(fig, kind=ex.layout, layout=W.Layout(width="100%"), **state)
-        self.plot.on_view, self.plot.on_set, self.plot.on_act = self._on_view, self._on_set, self._on_act
+        self.plot = ExplorerWidget(fig, kind=ex.layout, layout=W.Layout(width="100%"), clickable=bool(getattr(ex, "clickable", False)), **state)
+        self.plot.on_view, self.plot.on_set, self.plot.on_act, self.plot.on_click = self._on_view, self._on_set, self._on_act, self._on_click
         self.poller = Poller(self._tick, ex.interval, mode="thread", on_error=self._show_error)
         self.sync() # anything that changed meanwhile (a live explorer)
         self.buttons = {n: _Button(self, n) for n in self.plot.actions}
@@ -446,6 +452,14 @@ class JupyterView:
         try:
             with self.explorer.lock: self.explorer.act(name)
             if self.explorer.live and not self.poller.running: self.poller.start()
+        except Exception as e: self._show_error(e)
+
+    def _on_click(self, x, y, trace=0):
+        "A click on the figure (clickable explorers): `explorer.click(x, y, trace)`."
+        if not getattr(self.explorer, "clickable", False): return
+        try:
+            with self.explorer.lock: self.explorer.click(x, y, trace)
+            if self.explorer.live and not self.explorer.done and not self.poller.running: self.poller.start()
         except Exception as e: self._show_error(e)
 
     def _show_error(self, e:BaseException):
