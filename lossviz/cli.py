@@ -215,14 +215,15 @@ def cmd_runs(a) -> int:
     for row in rows: print("  ".join(v.ljust(w[i]) for i, v in enumerate(row)).rstrip())
     return 0
 
-# %% ../nbs/34_cli.ipynb #0f7b8888
+# %% ../nbs/34_cli.ipynb #2f75826e
 def cmd_serve(a) -> int:
     "Serve the dashboard (blocks until Ctrl-C)."
     import socket
     if not 0 <= a.port <= 65535: raise UsageError(f"--port: expected 0..65535, got {a.port}")
     if a.port:
         with socket.socket(socket.AF_INET6 if ":" in a.address else socket.AF_INET) as sk:
-            try: sk.bind((a.address, a.port))
+            sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1) # as the server binds: a restart is not refused for TIME_WAIT connections
+            try: sk.bind((a.address, a.port)); sk.listen(1)
             except OSError as e: raise UsageError(f"--port: cannot listen on {a.address}:{a.port}: {e.strerror or e}"
                                                   + (" (already in use)" if e.errno == 98 else "")) from None
     if a.store: open_store(a.store) # a bad --store is a one-line error before the server starts

@@ -135,6 +135,18 @@ def test_serve_port_in_use_is_one_line(capsys):
     _one_line(capsys, cli.main(["serve", "--port", "70000"]), "--port: expected 0..65535")
 
 
+def test_serve_restarts_on_a_port_with_closed_connections(monkeypatch, tmp_path):
+    "A restarted server gets its port back while the last one's connections linger in TIME_WAIT (only a listener is 'in use')."
+    import socket, lossviz.app.server as server
+    with socket.socket() as lst:
+        lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lst.bind(("127.0.0.1", 0)); lst.listen(1); port = lst.getsockname()[1]
+        cl = socket.create_connection(("127.0.0.1", port)); conn, _ = lst.accept()
+        conn.close(); cl.close() # the server side closed first: its end of the connection waits in TIME_WAIT on `port`
+    monkeypatch.setattr(server, "main", lambda a: 0)
+    assert cli.main(["serve", "--port", str(port), "--store", str(tmp_path / "s.sqlite"), "--no-default-run"]) == 0
+
+
 def test_read_only_store_can_be_listed(tmp_path, capsys, monkeypatch):
     db = tmp_path / "ro.sqlite"
     s = RunStore(db); rid = s.create_run("kept"); s.set_status(rid, "finished"); s.close()

@@ -37,7 +37,7 @@ def wants_log(key:str) -> bool:
     k = key.lower()
     return any(h in k for h in LOG_HINTS) and not k.endswith("acc")
 
-# %% ../../nbs/33b_app_runs.ipynb #8152242f
+# %% ../../nbs/33b_app_runs.ipynb #91c07842
 RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
 def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already decimated
@@ -57,7 +57,9 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
         for j, (rid, label) in enumerate(runs):
             x, y = series.get((rid, key), (np.zeros(0, dtype=np.int64), np.zeros(0)))
             y = np.where(np.isfinite(y), y, np.nan) if len(y) else y
-            fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", name=plot_text(label), legendgroup=str(rid), showlegend=(r == 1),
+            # SVG, not WebGL: decimation keeps <= max_points per trace; WebGL without a GPU (software GL) made each frame
+            # take seconds in a loaded browser, so clicks and screenshots waited tens of seconds for a stable page
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=plot_text(label), legendgroup=str(rid), showlegend=(r == 1),
                                        line=dict(color=RUN_COLORS[j % len(RUN_COLORS)], width=1.6), meta=f"{rid}|{key}",
                                        hovertemplate=f"{plot_text(label)}<br>{plot_text(key)}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>"),
                           row=r, col=1)
