@@ -17,6 +17,8 @@ _PAGES = (  # slug, "module:function", title, one-line description, thumbnail, U
      "surface", ("run", "view", "quantity", "scale", "directions", "span", "resolution")),
     ("calibration", "calibration:page", "Calibration", "Reliability diagrams, confidence histograms and a what-if temperature with T*, runs side by side",
      "reliability", ("runs", "epoch", "temperature", "fitted", "strategy", "n_bins")),
+    ("playground", "playground:page", "Playground", "Train a small MLP on 2-D points live: decision regions and loss curves, any loss and optimizer, draw or upload points",
+     "heatmap", ("dataset", "classes", "noise", "hidden", "activation", "loss", "optimizer", "lr", "weight_decay", "batch_size")),
 )
 
 _WHERE = {  # public name -> submodule of lossviz.app that defines it

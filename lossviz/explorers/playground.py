@@ -15,14 +15,16 @@ from ..plots.playground import playground_figure, CLASS_COLORS
 from ..plots.style import esc
 
 # %% auto #0
-__all__ = ['DATASETS', 'OPTIMIZERS', 'HIDDEN', 'ACTIVATIONS', 'SAMPLES', 'make_points', 'read_points', 'Trainer', 'Playground']
+__all__ = ['DATASETS', 'OPTIMIZERS', 'HIDDEN', 'ACTIVATIONS', 'SAMPLES', 'MAX_POINTS', 'make_points', 'read_points', 'Trainer',
+           'Playground']
 
-# %% ../../nbs/31p_explorers_playground.ipynb #f32e5671
+# %% ../../nbs/31p_explorers_playground.ipynb #177a4e5e
 DATASETS = ("moons", "spiral", "blobs", "xor", "circles", "custom")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
 HIDDEN = ("none", "4", "8", "16", "32", "8,8", "16,16", "32,32", "64,64", "16,16,16")
 ACTIVATIONS = ("relu", "tanh", "gelu", "silu", "sigmoid", "leaky_relu", "identity")
 SAMPLES = 300
+MAX_POINTS = 5000 # points a custom set may hold (loaded or drawn)
 
 def make_points(name:str, # one of `DATASETS` except "custom"
                 noise:float=0.1, # the set's noise parameter
@@ -54,16 +56,21 @@ def read_points(source, # an [N, 3] array (x1, x2, label), a CSV path/text/bytes
         x, y = np.asarray(source[0], dtype=np.float64), np.asarray(source[1])
     else:
         if isinstance(source, (str, Path, bytes)):
-            text = source.decode("utf-8") if isinstance(source, bytes) else str(source)
-            if "\n" not in text and "," not in text or (isinstance(source, Path) or (len(text) < 400 and Path(text).is_file())):
-                p = Path(text)
-                if not p.is_file(): raise ValueError(f"source: no such file {text!r} (expected CSV text, a path, or an array)")
+            if isinstance(source, bytes): # uploaded file contents: always CSV text, never a path
+                try: text = source.decode("utf-8")
+                except UnicodeDecodeError: raise ValueError("source: expected UTF-8 CSV text") from None
+            elif isinstance(source, Path) or ("\n" not in source and "," not in source):
+                p = Path(source)
+                if not p.is_file(): raise ValueError(f"source: no such file {str(source)!r} (expected CSV text, a path, or an array)")
                 text = p.read_text(encoding="utf-8")
+            else: text = source
             rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
             if rows and not _is_number(rows[0][0]): rows = rows[1:] # a header line
-            if any(len(r) != 3 for r in rows): raise ValueError("source: expected 3 columns per CSV row (x1, x2, label)")
-            try: x = np.array([[float(r[0]), float(r[1])] for r in rows], dtype=np.float64)
-            except ValueError as e: raise ValueError(f"source: the first two CSV columns must be numbers ({e})") from None
+            if len(rows) > MAX_POINTS: raise ValueError(f"source: at most {MAX_POINTS} points, got {len(rows)}")
+            for i, r in enumerate(rows):
+                if len(r) != 3: raise ValueError(f"source: expected 3 columns per CSV row (x1, x2, label); data row {i + 1} has {len(r)}")
+                if not (_is_number(r[0]) and _is_number(r[1])): raise ValueError(f"source: data row {i + 1}: the first two columns must be numbers")
+            x = np.array([[float(r[0]), float(r[1])] for r in rows], dtype=np.float64).reshape(-1, 2)
             y = np.array([r[2].strip() for r in rows])
         else:
             a = np.asarray(source)
@@ -72,6 +79,7 @@ def read_points(source, # an [N, 3] array (x1, x2, label), a CSV path/text/bytes
     if x.ndim != 2 or x.shape[1] != 2: raise ValueError(f"source: expected points of shape [N, 2], got {x.shape}")
     if len(x) != len(y): raise ValueError(f"source: {len(x)} points but {len(y)} labels")
     if len(x) == 0: raise ValueError("source: no points")
+    if len(x) > MAX_POINTS: raise ValueError(f"source: at most {MAX_POINTS} points, got {len(x)}")
     if not np.isfinite(x).all(): raise ValueError("source: the coordinates must be finite numbers")
     if y.dtype.kind in "iuf" or all(_is_number(v) for v in y):
         yf = y.astype(np.float64)
@@ -235,7 +243,7 @@ class Trainer:
         th = self._thread
         if wait and th is not None and th is not threading.current_thread(): th.join(timeout=10)
 
-# %% ../../nbs/31p_explorers_playground.ipynb #c9d87068
+# %% ../../nbs/31p_explorers_playground.ipynb #37736500
 _RESET = ("dataset", "classes", "noise", "hidden", "activation", "seed")
 
 class Playground(Explorer):
@@ -355,6 +363,7 @@ class Playground(Explorer):
         t = self.trainer
         if trace is not None and trace >= 1 + self.C * (1 if t.xt is None else 2): return False # the right panel's traces
         if np.abs(np.array([x, y]) - t.centre).max() > t.half * (1 + 1e-6): return False
+        if len(t.y) >= MAX_POINTS: raise ValueError(f"click: the set already holds {MAX_POINTS} points (the most it may)")
         with t.lock:
             t.add_point(float(x), float(y), self.draw_class)
             if self.dataset == "custom": self._custom = (t.x_np, t.y_np, self.class_names, (t.centre, t.half))
