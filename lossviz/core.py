@@ -94,7 +94,7 @@ def check_finite(x:torch.Tensor, # a tensor
         raise ValueError(f"{name}: expected finite values, got {n} NaN/inf entr{'y' if n == 1 else 'ies'} (first at index {first})")
     return x
 
-# %% ../nbs/00_core.ipynb #a6e221db
+# %% ../nbs/00_core.ipynb #6ca28320
 def check_labels(labels, # class labels, one per sample
                  name:str="labels", # the argument's name
                  n:int|None=None, # expected number of samples (e.g. `logits.shape[0]`)
@@ -106,7 +106,7 @@ def check_labels(labels, # class labels, one per sample
     if n is not None and labels.shape[0] != n:
         raise ValueError(f"{name}: expected {n} labels (one per sample), got {labels.shape[0]}")
     if labels.numel() and num_classes is not None:
-        lo, hi = int(labels.min()), int(labels.max())
+        lo, hi = torch.stack(labels.aminmax()).tolist() # one reduction, one transfer to the host
         if lo < 0 or hi >= num_classes:
             raise ValueError(f"{name}: expected values in [0, {num_classes - 1}] for {num_classes} classes, got values in [{lo}, {hi}]")
     if min_classes is not None:
