@@ -23,6 +23,15 @@ def test_tutorials_found():
     assert (TUTORIALS / ".notest").exists(), "nbs/tutorials/.notest keeps nbdev-test from running the tutorials a second time"
 
 
+def test_index_lists_every_tutorial():
+    "index.ipynb has a row with a link and an existing card picture for every numbered tutorial (07 was missing once)."
+    index = "".join(c.source for c in nbformat.read(TUTORIALS / "index.ipynb", as_version=4).cells)
+    for p in NOTEBOOKS:
+        assert f"]({p.name})" in index, f"nbs/tutorials/index.ipynb has no link to {p.name}"
+        card = TUTORIALS.parent / "images" / "tutorials" / f"{p.stem}.png"
+        assert f"../images/tutorials/{card.name}" in index and card.exists(), f"no card picture {card} for {p.name} in the index"
+
+
 def _error_summary(nb) -> str:
     for c in nb.cells:
         for o in c.get("outputs", []):
