@@ -1,171 +1,269 @@
-"""Load on `lossviz serve`'s Runs page with protocol-level clients (bokeh.client sessions, not browsers).
+"""Load on `lossviz serve`'s Runs page with protocol-level clients (raw websocket clients speaking the Bokeh protocol, not browsers).
 
-    .venv/bin/python benchmarks/serve_load.py [--sessions 1 5 20] [--seconds 30] [--epochs 2000]
+    .venv/bin/python benchmarks/serve_load.py [--sessions 1 5 20] [--seconds 30] [--quick]
 
-Two runs train (`lossviz train`, two processes) into a fresh store; the server serves /runs?run=<first run>. For each
-session count N it opens N bokeh.client sessions on the page, lets them follow the live run for --seconds, and reports:
+Part 1 — two runs train (`lossviz train`, two processes) into a fresh store; `lossviz serve` serves /runs?run=<first run>.
+For each session count N, N clients open the page the way BokehJS does (GET the page for its session token, open the
+websocket with it, ACK, PULL-DOC-REQ, then `document_ready`, after which Panel sends updates), follow the live run for
+--seconds and report:
 
-- new-point latency p50/p95: from the moment a step first appears in the store (a 20 ms sampler) to the moment a session's
-  document holds it (its ColumnDataSources' largest step);
-- bytes per update: websocket bytes received per session per document update (flat in run length = decimation works);
-- server CPU (% of one core, averaged) and server RSS per session (RSS with N sessions minus idle, divided by N);
-- RSS after the sessions close (goal: back near idle).
-Goal (issue 9): p95 < 300 ms at 20 sessions. Clients share the machine's cores with the server and the runs: on 2 cores the
-numbers include that contention; state the machine with the numbers.
+- new-point latency p50/p95: from the moment a step was committed to the store (the `time` the writer stored with the row)
+  to the moment a PATCH-DOC carrying that step (the largest `x` in its column updates) reached a client;
+- updates/s and bytes per update per session (all websocket frames of the PATCH-DOC);
+- server CPU (% of one core, averaged over the window) and server RSS per session ((RSS with N sessions - RSS before) / N);
+- RSS after the sessions close and the server destroyed them (goal: back near the RSS before they opened).
 
-Known gap (19:58 UTC, 2 loaded cores): Panel holds a session's document updates until the client reports `document_ready`
-(what BokehJS sends once it rendered). This client sends `DocumentReady` through bokeh.client, yet in our runs no update
-reached the sessions (0 bytes, latency nan), so latency and bytes/update are not measured yet; CPU and RSS are."""
-import argparse, os, signal, socket, subprocess, sys, tempfile, threading, time
+Part 2 — bytes per update against run length: one client watches a run that already holds 200 points per track, then one
+that holds 20,000, while a feeder adds 20 steps/s to both (the display is decimated to <= 2000 points per trace).
+
+Goal (issue 9): p95 < 300 ms at 20 sessions. The clients share the machine's cores with the server and the runs; the
+header line states the machine and its load average."""
+import argparse, asyncio, base64, json, os, re, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time, uuid
 from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+TRACKS = "train/loss,train/acc,test/loss,test/acc"
 
 
 def free_port():
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
-class StepClock(threading.Thread):
-    "When each train/loss step of `run_id` first appeared in the store (polled every 20 ms)."
-    def __init__(self, store, run_id):
-        super().__init__(daemon=True); self.store, self.run_id, self.first, self.halt = store, run_id, {}, threading.Event()
-    def run(self):
-        import sqlite3
-        c = sqlite3.connect(str(self.store.path), timeout=30)
-        while not self.halt.is_set():
-            try:
-                row = c.execute("SELECT MAX(step) FROM scalars WHERE run_id=?", (self.run_id,)).fetchone()
-            except sqlite3.OperationalError:
-                row = None
-            if row and row[0] is not None and row[0] not in self.first: self.first[int(row[0])] = time.monotonic()
-            time.sleep(0.02)
-    def seen_at(self, step):
-        "The first time a step >= `step` was in the store."
-        ts = [t for s, t in self.first.items() if s >= step]
-        return min(ts) if ts else None
+# ---- the Bokeh wire protocol, by hand ----------------------------------------------------------------------------------
+def _frames(msgtype:str, content:dict) -> list:
+    return [json.dumps({"msgid": uuid.uuid4().hex[:12], "msgtype": msgtype}), "{}", json.dumps(content)]
 
 
-def count_bytes():
-    "Wrap bokeh.client's websocket reads to count received bytes per connection."
-    from bokeh.client import websocket as w
-    orig = w.WebSocketClientConnectionWrapper.read_message
-    async def read(self, *a, **k):
-        m = await orig(self, *a, **k)
-        if m is not None: self.lossviz_bytes = getattr(self, "lossviz_bytes", 0) + len(m)
-        return m
-    w.WebSocketClientConnectionWrapper.read_message = read
+def document_ready() -> list:
+    "The PATCH-DOC BokehJS sends once the page rendered (Panel starts its periodic callbacks and updates after it)."
+    ev = {"type": "event", "name": "document_ready", "values": {"type": "map"}}
+    return _frames("PATCH-DOC", {"events": [{"kind": "MessageSent", "msg_type": "bokeh_event", "msg_data": ev}]})
+
+
+def _arrays_of(node, key:str, buffers:dict, out:list, under:bool=False):
+    "Collect the ndarrays that are values of the column `key` in any ColumnDataChanged/ModelChanged data map."
+    if isinstance(node, dict):
+        if node.get("type") == "ndarray" and under:
+            data = node["array"]["data"] if isinstance(node.get("array"), dict) else node.get("array")
+            raw = buffers.get(data["id"]) if isinstance(data, dict) else base64.b64decode(data) if isinstance(data, str) else None
+            if raw is not None: out.append(np.frombuffer(raw, dtype=np.dtype(node["dtype"]).newbyteorder("<" if node.get("order") == "little" else ">")))
+            return
+        if node.get("type") == "map" and "entries" in node:
+            for k, v in node["entries"]: _arrays_of(v, key, buffers, out, under or k == key)
+            return
+        for v in node.values(): _arrays_of(v, key, buffers, out, under)
+    elif isinstance(node, list):
+        if under and node and all(isinstance(v, (int, float)) for v in node): out.append(np.asarray(node, dtype=float)); return
+        for v in node: _arrays_of(v, key, buffers, out, under)
 
 
 class Client:
-    "One bokeh.client session on the page: records (time, largest step) whenever its document changes."
-    def __init__(self, url, args):
-        from bokeh.client import pull_session
-        self.events, self.updates = [], 0
-        self.session = pull_session(url=url, arguments=args)
-        self.doc = self.session.document
-        from bokeh.events import DocumentReady # what the browser sends once it rendered; Panel holds updates until then
-        self.doc.callbacks.send_event(DocumentReady())
-        self.best = self._max_step()
-        self.doc.on_change(lambda event: setattr(self, "updates", self.updates + 1))
-        self.halt = threading.Event()
-        threading.Thread(target=self._watch, daemon=True).start()
-    def _watch(self):
-        "Sample the document's largest step every 20 ms (bokeh applies the server's patches in its own thread)."
-        while not self.halt.is_set():
-            try: self._changed(None)
-            except Exception: pass
-            time.sleep(0.02)
-    def _max_step(self):
-        from bokeh.models import ColumnDataSource
-        best = -1
-        for m in self.doc.models:
-            if isinstance(m, ColumnDataSource):
-                for k, v in m.data.items():
-                    if k == "x" or k.endswith(".x"):
-                        try:
-                            arr = np.asarray(v[0] if len(v) == 1 and hasattr(v[0], "__len__") else v, dtype=float)
-                            if arr.size: best = max(best, float(np.nanmax(arr)))
-                        except Exception: pass
-        return best
-    def _changed(self, event):
-        s = self._max_step()
-        if s > self.best: self.best = s; self.events.append((time.monotonic(), s))
-    def bytes(self):
-        ws = getattr(self.session._connection, "_socket", None)
-        return getattr(ws, "lossviz_bytes", 0)
-    def close(self): self.halt.set(); self.session.close()
+    "One page session: GET, websocket, ACK, PULL-DOC, document_ready; then records every PATCH-DOC (time, bytes, largest x)."
+    def __init__(self, base:str, path:str, args:dict):
+        self.base, self.path, self.args = base, path, args
+        self.updates, self.ws, self.pulled_bytes = [], None, 0 # (wall time, bytes, largest x or nan)
+
+    async def open(self):
+        from urllib.parse import urlencode
+        from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+        from tornado.websocket import websocket_connect
+        r = await AsyncHTTPClient().fetch(f"{self.base}{self.path}?{urlencode(self.args)}", request_timeout=300, connect_timeout=300)
+        token = re.search(r'"token"\s*:\s*"([^"]+)"', r.body.decode()).group(1)
+        ws = f"{self.base.replace('http', 'ws', 1)}{self.path}/ws"
+        self.ws = await websocket_connect(HTTPRequest(ws, headers={"Origin": self.base.rstrip("/")}, request_timeout=300),
+                                          subprotocols=["bokeh", token], max_message_size=1 << 30)
+        head, _, _, _, n = await self._read()
+        if head["msgtype"] != "ACK": raise RuntimeError(f"expected ACK, got {head['msgtype']}")
+        for f in _frames("PULL-DOC-REQ", {}): await self.ws.write_message(f)
+        while True:
+            head, _, content, _, n = await self._read()
+            if head["msgtype"] == "PULL-DOC-REPLY": self.pulled_bytes = n; break
+        for f in document_ready(): await self.ws.write_message(f)
+        self.task = asyncio.ensure_future(self._listen())
+        return self
+
+    async def _read(self):
+        frames = [await self.ws.read_message() for _ in range(3)]
+        if any(f is None for f in frames): raise ConnectionError("websocket closed")
+        head, meta, content = (json.loads(f) for f in frames)
+        buffers, n = {}, sum(len(f) for f in frames)
+        for _ in range(head.get("num_buffers", 0) or 0):
+            bh, data = await self.ws.read_message(), await self.ws.read_message()
+            buffers[json.loads(bh)["id"]] = data; n += len(bh) + len(data)
+        return head, meta, content, buffers, n
+
+    async def _listen(self):
+        while True:
+            try: head, _, content, buffers, n = await self._read()
+            except Exception: return
+            if head["msgtype"] != "PATCH-DOC": continue
+            xs = []; _arrays_of(content, "x", buffers, xs)
+            top = max((float(np.nanmax(a)) for a in xs if a.size), default=float("nan"))
+            self.updates.append((time.time(), n, top))
+
+    def close(self):
+        if self.ws is not None: self.ws.close()
+
+
+def commit_times(store_path, run_id) -> tuple:
+    "(steps, time each step was committed) of a run's rows, steps ascending."
+    c = sqlite3.connect(str(store_path), timeout=60)
+    rows = c.execute("SELECT step, MIN(time) FROM scalars WHERE run=? GROUP BY step ORDER BY step", (run_id,)).fetchall()
+    c.close()
+    a = np.asarray(rows, dtype=float).reshape(-1, 2)
+    return a[:, 0], a[:, 1]
+
+
+def latencies(clients, t_start, steps, times) -> np.ndarray:
+    "Seconds from a step's commit to the first client update that showed it (per client, each new largest step once)."
+    out = []
+    for c in clients:
+        best = -1.0
+        for t, _, top in c.updates:
+            if not np.isfinite(top) or top <= best: continue
+            best = top
+            if t < t_start: continue
+            i = np.searchsorted(steps, top) # the commit of that step
+            if i < len(steps) and steps[i] == top: out.append(t - times[i])
+    return np.asarray(out)
+
+
+# ---- the server and the runs -----------------------------------------------------------------------------------------
+def start_server(store_path, tmp):
+    port = free_port()
+    log = open(tmp / "serve.log", "w")
+    p = subprocess.Popen([BIN / "lossviz", "serve", "--port", str(port), "--store", str(store_path), "--no-default-run"],
+                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp)
+    t0 = time.monotonic()
+    while True:
+        try: socket.create_connection(("127.0.0.1", port), 0.5).close(); break
+        except OSError:
+            if p.poll() is not None or time.monotonic() - t0 > 180: sys.exit((tmp / "serve.log").read_text())
+            time.sleep(0.3)
+    return p, f"http://127.0.0.1:{port}/", log
+
+
+def stop(p, timeout=60):
+    try: os.killpg(p.pid, signal.SIGTERM); p.wait(timeout)
+    except Exception:
+        try: os.killpg(p.pid, signal.SIGKILL)
+        except Exception: pass
+
+
+def wait_sessions_gone(proc, before:float, seconds:float=45.0) -> float:
+    "RSS after the server dropped closed sessions (Bokeh checks unused sessions every ~17 s): the lowest seen in `seconds`."
+    low, end = proc.memory_info().rss, time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(1); low = min(low, proc.memory_info().rss)
+    return low
+
+
+async def measure(base, args, n, seconds, proc, store_path, rid):
+    clients = [Client(base, "runs", args) for _ in range(n)]
+    gate = asyncio.Semaphore(4) # pages open 4 at a time (each session builds its page on the server first)
+    async def open_one(c):
+        async with gate: await c.open()
+    await asyncio.gather(*(open_one(c) for c in clients))
+    await asyncio.sleep(3) # first draws
+    for c in clients: c.updates.clear()
+    proc.cpu_percent(None); t_start = time.time()
+    await asyncio.sleep(seconds)
+    cpu, rss = proc.cpu_percent(None), proc.memory_info().rss
+    steps, times = commit_times(store_path, rid)
+    lat = latencies(clients, t_start, steps, times)
+    ups = [u for c in clients for u in c.updates if u[0] >= t_start]
+    for c in clients: c.close()
+    for c in clients: c.task.cancel()
+    return dict(lat=lat, updates=len(ups) / n / seconds, bytes=np.mean([u[1] for u in ups]) if ups else float("nan"),
+                cpu=cpu, rss=rss, pulled=np.mean([c.pulled_bytes for c in clients]))
+
+
+def feeder(store_path, start:dict, stop_evt, rate=20.0):
+    "Append one step per `1/rate` s to each run of `start` (run id -> last step; train/* every step, test/* every 23 steps)."
+    from lossviz.store import RunStore
+    st = RunStore(store_path)
+    step, run_ids = dict(start), list(start)
+    while not stop_evt.is_set():
+        for r in run_ids:
+            s = step[r] = step[r] + 1
+            rows = [(s, s / 23, "train/loss", float(2 * np.exp(-s / 4000) + 0.05 * np.random.rand())), (s, s / 23, "train/acc", float(1 - np.exp(-s / 3000)))]
+            if s % 23 == 0: rows += [(s, s / 23, "test/loss", float(2 * np.exp(-s / 4000) + 0.1)), (s, s / 23, "test/acc", float(1 - np.exp(-s / 3500)))]
+            st.log_scalars(r, rows)
+        time.sleep(1 / rate)
+
+
+def synthetic_run(st, name, n):
+    "A running run that already holds `n` steps on each train track (and test tracks every 23 steps)."
+    rid = st.create_run(name, config={"data": {"name": "digits"}, "model": {"name": "mlp"}, "loss": {"name": "cross_entropy"}})
+    st.set_status(rid, "running")
+    s = np.arange(1, n + 1)
+    rows = [(int(i), i / 23, "train/loss", float(2 * np.exp(-i / 4000) + 0.05)) for i in s]
+    rows += [(int(i), i / 23, "train/acc", float(1 - np.exp(-i / 3000))) for i in s]
+    rows += [(int(i), i / 23, k, v) for i in s[22::23] for k, v in (("test/loss", 2 * np.exp(-i / 4000) + 0.1), ("test/acc", 1 - np.exp(-i / 3500)))]
+    st.log_scalars(rid, rows)
+    return rid
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 20])
     ap.add_argument("--seconds", type=float, default=30.0, help="measurement time per session count")
-    ap.add_argument("--epochs", type=int, default=5000, help="epochs of each of the two training runs (long enough to outlast the benchmark)")
+    ap.add_argument("--quick", action="store_true", help="short check: 1 and 5 sessions, 10 s each, part 2 at 10 s")
     a = ap.parse_args(argv)
+    if a.quick: a.sessions, a.seconds = [1, 5], 10.0
     import psutil
     from lossviz.store import RunStore
     tmp = Path(tempfile.mkdtemp(prefix="lossviz-load-"))
     store = RunStore(tmp / "runs.sqlite")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    trains = [subprocess.Popen([BIN / "lossviz", "train", "--store", store.path, "--epochs", str(a.epochs), "--lr", "0.01",
+    trains = [subprocess.Popen([BIN / "lossviz", "train", "--store", str(store.path), "--epochs", "1000000", "--lr", "0.01",
                                 "--name", f"load-{i}", "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=env, start_new_session=True) for i in range(2)]
-    port = free_port()
-    log = open(tmp / "serve.log", "w")
-    server = subprocess.Popen([BIN / "lossviz", "serve", "--port", str(port), "--store", store.path, "--no-default-run"],
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp)
+    server, base, log = start_server(store.path, tmp)
+    proc = psutil.Process(server.pid)
+    loop = asyncio.new_event_loop(); asyncio.set_event_loop(loop)
+    from tornado.httpclient import AsyncHTTPClient
+    AsyncHTTPClient.configure(None, max_clients=64)
     try:
-        t0 = time.monotonic()
-        while True:
-            try: socket.create_connection(("127.0.0.1", port), 0.5).close(); break
-            except OSError:
-                if server.poll() is not None or time.monotonic() - t0 > 180: sys.exit((tmp / "serve.log").read_text())
-                time.sleep(0.3)
         while len([r for r in store.runs() if r["status"] == "running"]) < 2: time.sleep(0.3)
         rid = min(r["id"] for r in store.runs())
-        url, args = f"http://127.0.0.1:{port}/runs", {"run": str(rid), "tracks": "train/loss,train/acc,test/loss,test/acc"}
-        proc = psutil.Process(server.pid)
-        clock = StepClock(store, rid); clock.start()
-        count_bytes()
-        import importlib, pkgutil, panel.models # the page's Panel model types must be known to the client
-        for m in pkgutil.iter_modules(panel.models.__path__):
-            try: importlib.import_module(f"panel.models.{m.name}")
-            except Exception: pass
-        time.sleep(3); idle_rss = proc.memory_info().rss
-        print(f"server pid {server.pid}; idle RSS {idle_rss / 2**20:.0f} MiB; 2 runs training; {os.cpu_count()} CPUs; "
-              f"load average {os.getloadavg()[0]:.1f}")
-        print(f"{'sessions':>8} {'p50 ms':>8} {'p95 ms':>8} {'updates/s':>10} {'B/update':>9} {'server CPU%':>11} {'RSS/session MiB':>15} "
-              f"{'RSS after close MiB':>19} {'run step':>8}")
+        args = {"run": str(rid), "tracks": TRACKS}
+        cold = proc.memory_info().rss
+        loop.run_until_complete(measure(base, args, 1, 3, proc, store.path, rid)) # warm-up: first-use imports are not per session
+        idle = wait_sessions_gone(proc, cold)
+        print(f"server pid {server.pid}; RSS cold {cold / 2**20:.0f} MiB, idle after a warm-up session {idle / 2**20:.0f} MiB; "
+              f"2 runs training; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+        print(f"{'sessions':>8} {'p50 ms':>8} {'p95 ms':>8} {'n lat':>6} {'updates/s':>10} {'B/update':>9} {'server CPU%':>11} "
+              f"{'RSS/session MiB':>15} {'RSS after close MiB':>19} {'run step':>8}")
+        rows = []
         for n in a.sessions:
-            clients = []
-            for _ in range(n): clients.append(Client(url, args))
-            time.sleep(3) # first full draw
-            for c in clients: c.events.clear(); c.updates = 0; c.b0 = c.bytes()
-            proc.cpu_percent(None); t_start = time.monotonic()
-            time.sleep(a.seconds)
-            cpu = proc.cpu_percent(None); rss = proc.memory_info().rss
-            lat, upd, byt = [], 0, 0
-            for c in clients:
-                for t, s in c.events:
-                    seen = clock.seen_at(s)
-                    if seen is not None and t >= t_start: lat.append(t - seen)
-                upd += c.updates; byt += c.bytes() - c.b0
-            for c in clients: c.close()
-            del clients
-            time.sleep(8); after = proc.memory_info().rss
-            lat = np.array(lat) * 1000 if lat else np.array([np.nan])
-            print(f"{n:>8} {np.percentile(lat, 50):>8.0f} {np.percentile(lat, 95):>8.0f} {upd / n / a.seconds:>10.2f} "
-                  f"{byt / max(upd, 1):>9.0f} {cpu:>11.0f} {(rss - idle_rss) / n / 2**20:>15.1f} {after / 2**20:>19.0f} "
+            before = proc.memory_info().rss
+            m = loop.run_until_complete(measure(base, args, n, a.seconds, proc, store.path, rid))
+            after = wait_sessions_gone(proc, before)
+            lat = m["lat"] * 1000 if m["lat"].size else np.array([np.nan])
+            print(f"{n:>8} {np.percentile(lat, 50):>8.0f} {np.percentile(lat, 95):>8.0f} {m['lat'].size:>6} {m['updates']:>10.2f} "
+                  f"{m['bytes']:>9.0f} {m['cpu']:>11.0f} {(m['rss'] - before) / n / 2**20:>15.1f} {after / 2**20:>19.0f} "
                   f"{store.run(rid)['step']:>8}", flush=True)
-        clock.halt.set()
+            rows.append((n, m, after))
+        print(f"RSS after all sessions closed: {proc.memory_info().rss / 2**20:.0f} MiB (idle after warm-up {idle / 2**20:.0f} MiB)")
+        # ---- part 2: bytes per update against run length
+        for t in trains: stop(t, 30)
+        short, long_ = synthetic_run(store, "short-200", 200), synthetic_run(store, "long-20000", 20000)
+        halt = threading.Event(); th = threading.Thread(target=feeder, args=(store.path, {short: 200, long_: 20000}, halt), daemon=True); th.start()
+        print(f"\nbytes per update against run length (1 session, a feeder adds 20 steps/s to each run, {a.seconds / 2:.0f} s each):")
+        print(f"{'points/track':>12} {'B/update':>9} {'updates/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'first pull B':>12}")
+        for rid2, npts in ((short, 200), (long_, 20000)):
+            m = loop.run_until_complete(measure(base, {"run": str(rid2), "tracks": TRACKS}, 1, a.seconds / 2, proc, store.path, rid2))
+            lat = m["lat"] * 1000 if m["lat"].size else np.array([np.nan])
+            print(f"{npts:>12} {m['bytes']:>9.0f} {m['updates']:>10.2f} {np.percentile(lat, 50):>8.0f} {np.percentile(lat, 95):>8.0f} "
+                  f"{m['pulled']:>12.0f}", flush=True)
+        halt.set(); th.join(5)
     finally:
-        os.killpg(server.pid, signal.SIGTERM); server.wait(60); log.close()
-        for t in trains:
-            try: os.killpg(t.pid, signal.SIGTERM); t.wait(30)
-            except Exception: t.kill()
+        stop(server); log.close()
+        for t in trains: stop(t, 30)
+        loop.close()
 
 
 if __name__ == "__main__":
