@@ -80,6 +80,7 @@ class PanelView:
             b.on_click(lambda _, n=name: self._on_action(n)); self.buttons[name] = b
         self.pane = pn.pane.Plotly(None, sizing_mode="stretch_width", height=ex.height, link_figure=False,
                                    config={"displaylogo": False, "responsive": True})
+        if getattr(ex, "clickable", False): self.pane.param.watch(self._on_click, "click_data") # clicks -> explorer.click(x, y, trace)
         if ex.layout == "bar":
             self.control_box = pn.Row()
             self.view = pn.Column(pn.Row(self.note, self.control_box, *self.buttons.values(), sizing_mode="stretch_width"),
@@ -181,6 +182,16 @@ class PanelView:
     def _on_action(self, name:str):
         try:
             with self.explorer.lock: self.explorer.act(name)
+            if self.explorer.live: self.start()
+        except Exception as e: self._show_error(e)
+
+    def _on_click(self, event):
+        "A click on the figure (clickable explorers): `explorer.click(x, y, trace)`."
+        pts = (event.new or {}).get("points") or []
+        if not pts: return
+        p = pts[0]
+        try:
+            with self.explorer.lock: self.explorer.click(p.get("x"), p.get("y"), p.get("curveNumber", 0))
             if self.explorer.live: self.start()
         except Exception as e: self._show_error(e)
 
