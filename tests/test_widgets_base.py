@@ -117,3 +117,24 @@ def test_explorer_widget_state_follows_streamed_points():
     assert w.extend({}) == 0
     assert w.lib is ExplorerWidget().lib # one plotly.js widget per kernel
     assert len(w.lib.source) > 1_000_000 and "Plotly" in w.lib.source[:2000]
+
+
+def test_plotly_source_leaves_the_widget_state_once_a_page_has_it():
+    "After a page reports plotly.js loaded (and cached), the kernel's widget state no longer carries the 4.8 MB bundle: a reload restores fast."
+    import lossviz.widgets.jupyter as J
+    saved = dict(J._LIB)
+    try:
+        J._LIB.pop("ready", None); J._LIB.pop("w", None)
+        w = ExplorerWidget()
+        assert len(w.lib.source) > 1_000_000 and w.plotly_version.startswith(__import__("plotly").__version__)
+        sent = []
+        w.send = lambda msg, buffers=None: sent.append(msg)
+        w._on_browser_msg(w, {"type": "plotly_ready"}, [])
+        assert w.lib.source == "" and ExplorerWidget().lib.source == "" # later widgets too: the page has it
+        w._on_browser_msg(w, {"type": "need_plotly"}, []) # a page without the source or a cache still gets it
+        assert sent[-1]["type"] == "plotly_source" and len(sent[-1]["source"]) > 1_000_000
+        state = w.get_state()
+        import json
+        assert len(json.dumps(state)) < 50_000 and len(json.dumps(w.lib.get_state())) < 1_000
+    finally:
+        J._LIB.clear(); J._LIB.update(saved)

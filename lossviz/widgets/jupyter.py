@@ -15,9 +15,10 @@ from ..explorers.base import Explorer, Control
 from ..plots.style import figure_json
 
 # %% auto #0
-__all__ = ['plotly_js_path', 'PlotlyJS', 'plotly_js', 'ExplorerWidget', 'Poller', 'JupyterView', 'jupyter_view']
+__all__ = ['plotly_js_path', 'PlotlyJS', 'plotly_js_source', 'plotly_js_version', 'plotly_js', 'ExplorerWidget', 'Poller',
+           'JupyterView', 'jupyter_view']
 
-# %% ../../nbs/32_widgets.ipynb #b5e14a74
+# %% ../../nbs/32_widgets.ipynb #90d53835
 def plotly_js_path() -> Path:
     "The plotly.js bundle shipped inside the installed plotly package (works offline)."
     import plotly
@@ -32,26 +33,65 @@ class PlotlyJS(anywidget.AnyWidget):
 
 _LIB: dict = {}
 
+def plotly_js_source() -> str:
+    "The text of the plotly.js bundle (read once per kernel)."
+    if "src" not in _LIB: _LIB["src"] = plotly_js_path().read_text(encoding="utf-8")
+    return _LIB["src"]
+
+def plotly_js_version() -> str:
+    "The key the browser caches plotly.js under: the plotly package's version and the bundle's size."
+    import plotly
+    return f"{plotly.__version__}-{plotly_js_path().stat().st_size}"
+
 def plotly_js() -> PlotlyJS:
-    "The kernel's one `PlotlyJS` widget (made on first use)."
+    "The kernel's one `PlotlyJS` widget (made on first use, holding the source until a page has loaded it)."
     w = _LIB.get("w")
     if w is None or w.comm is None:
-        w = _LIB["w"] = PlotlyJS(source=plotly_js_path().read_text(encoding="utf-8"))
+        w = _LIB["w"] = PlotlyJS(source="" if _LIB.get("ready") else plotly_js_source())
     return w
 
-# %% ../../nbs/32_widgets.ipynb #7455abed
+def _plotly_ready():
+    "A page evaluated plotly.js (and cached it): empty the widget's source, so a page reload restores a few kB, not 4.8 MB."
+    _LIB["ready"] = True
+    w = _LIB.get("w")
+    if w is not None and w.comm is not None and w.source: w.source = ""
+
+# %% ../../nbs/32_widgets.ipynb #519d9fff
 _JS = r"""
 const KEY = "__lossvizPlotly";
+// plotly.js kept in the browser's IndexedDB, keyed by the plotly package's version: a page reload (or a later page) gets
+// it without the kernel, whose widget state then stays small and comes back fast
+function cache(mode, f) {
+  return new Promise((resolve) => {
+    const done = (v) => resolve(v === undefined ? null : v);
+    setTimeout(() => done(null), 3000);
+    try {
+      const open = indexedDB.open("lossviz", 1);
+      open.onupgradeneeded = () => open.result.createObjectStore("plotly");
+      open.onerror = open.onblocked = () => done(null);
+      open.onsuccess = () => {
+        const db = open.result;
+        try { const tx = db.transaction("plotly", mode), req = f(tx.objectStore("plotly"));
+              tx.oncomplete = () => { done(req.result); db.close(); }; tx.onerror = tx.onabort = () => { done(null); db.close(); }; }
+        catch (e) { done(null); db.close(); }
+      };
+    } catch (e) { done(null); }
+  });
+}
 function loadPlotly(model) {
   if (!globalThis[KEY]) {
     globalThis[KEY] = (async () => {
       if (globalThis.Plotly && globalThis.Plotly.react && globalThis.Plotly.__lossviz) return globalThis.Plotly;
-      let src = null;
-      try { // the kernel's PlotlyJS widget: its state came with the page (no round trip to a busy kernel)
-        const lib = await model.widget_manager.get_model((model.get("lib") || "").replace("IPY_MODEL_", ""));
-        src = lib.get("source");
+      const version = model.get("plotly_version") || "";
+      let src = null, cached = false, from = "widget";
+      const t0 = performance.now();
+      try { // the kernel's PlotlyJS widget, while it still holds the source: it came with the page (no round trip to a busy kernel)
+        const id = (model.get("lib") || "").replace("IPY_MODEL_", "");
+        if (id) src = (await model.widget_manager.get_model(id)).get("source");
       } catch (e) { src = null; }
-      if (!src) { // a page that does not know that widget (opened after it was made): ask the kernel for the source
+      if (!src && version) { src = await cache("readonly", (s) => s.get(version)); cached = !!src; from = "cache"; }
+      if (!src) { // neither: ask the kernel for the source
+        from = "kernel";
         src = await new Promise((resolve, reject) => {
           const got = (msg) => { if (msg && msg.type === "plotly_source") { model.off("msg:custom", got); resolve(msg.source); } };
           model.on("msg:custom", got);
@@ -60,9 +100,13 @@ function loadPlotly(model) {
         });
       }
       if (!src) throw new Error("no plotly.js source");
+      const t1 = performance.now();
       (new Function("module", "exports", "define", src)).call(globalThis, undefined, undefined, undefined);
+      globalThis.__lossvizPlotlyLoad = { from, get_ms: t1 - t0, eval_ms: performance.now() - t1 }; // read by the benchmark
       if (!globalThis.Plotly) throw new Error("plotly.js did not define window.Plotly");
       globalThis.Plotly.__lossviz = true;
+      if (!cached && version) cache("readwrite", (s) => s.put(src, version));
+      model.send({ type: "plotly_ready" }); // the kernel may drop the source from its widget state now
       return globalThis.Plotly;
     })();
     globalThis[KEY].catch(() => { globalThis[KEY] = null; });
@@ -237,10 +281,11 @@ class ExplorerWidget(anywidget.AnyWidget):
     kind = traitlets.Unicode("column").tag(sync=True)
     clickable = traitlets.Bool(False).tag(sync=True) # forward plotly clicks as {"type": "click", x, y, trace}
     lib = traitlets.Instance(PlotlyJS).tag(sync=True, **W.widget_serialization)
+    plotly_version = traitlets.Unicode("").tag(sync=True) # the browser's cache key of plotly.js
 
     def __init__(self, figure:dict|None=None, # a figure as `plots.style.figure_json` gives it
                  **kw):
-        super().__init__(figure=figure or {"data": [], "layout": {}}, lib=plotly_js(), **kw)
+        super().__init__(figure=figure or {"data": [], "layout": {}}, lib=plotly_js(), plotly_version=plotly_js_version(), **kw)
         self.views, self.bytes_sent = 0, 0 # views attached in the browser; bytes of extend messages sent
         self.on_msg(self._on_browser_msg)
         self.on_view = self.on_set = self.on_act = self.on_click = None # callbacks: (+1/-1), (name, value), (name), (x, y, trace)
@@ -252,7 +297,8 @@ class ExplorerWidget(anywidget.AnyWidget):
             d = 1 if t == "attached" else -1
             self.views = max(self.views + d, 0)
             if self.on_view is not None: self.on_view(d)
-        elif t == "need_plotly": self.send({"type": "plotly_source", "source": plotly_js().source}) # a page that lacks the PlotlyJS widget
+        elif t == "need_plotly": self.send({"type": "plotly_source", "source": plotly_js_source()}) # a page without plotly.js, cache or source
+        elif t == "plotly_ready": _plotly_ready()
         elif t == "set" and self.on_set is not None: self.on_set(content.get("name"), content.get("value"))
         elif t == "act" and self.on_act is not None: self.on_act(content.get("name"))
         elif t == "click" and self.on_click is not None: self.on_click(content.get("x"), content.get("y"), content.get("trace"))
@@ -353,7 +399,7 @@ class Poller:
 
     def __repr__(self): return f"Poller(every {self.interval:g}s, {'running' if self.running else 'stopped'})"
 
-# %% ../../nbs/32_widgets.ipynb #c6018ac9
+# %% ../../nbs/32_widgets.ipynb #7186dde3
 class _Control:
     "A control of a `JupyterView` as Python sees it: `.value` reads the widget's state; setting it acts like the browser."
     def __init__(self, view, name): self.view, self.name = view, name
