@@ -94,7 +94,15 @@ def _is_number(s) -> bool:
     try: float(s); return True
     except (TypeError, ValueError): return False
 
-# %% ../../nbs/31p_explorers_playground.ipynb #4471ba64
+# %% ../../nbs/31p_explorers_playground.ipynb #b68fe08b
+class _OneThread:
+    "One intra-op torch thread while a tiny model trains: with more, OpenMP workers spin and a busy machine steps ~10x slower; the caller's setting is restored."
+    def __enter__(self):
+        self.n = torch.get_num_threads()
+        if self.n != 1: torch.set_num_threads(1)
+    def __exit__(self, *exc):
+        if self.n != 1: torch.set_num_threads(self.n)
+
 class Trainer:
     "A small MLP on 2-D points, trained step by step in a background thread; snapshots of its state for the view."
     CHUNK = 0.05 # seconds of training per published snapshot (at most)
@@ -171,7 +179,7 @@ class Trainer:
     # ---- training
     def train_steps(self, n:int=1) -> float:
         "`n` optimizer steps now, in this thread (holding the lock); the last batch loss."
-        with self.lock:
+        with self.lock, _OneThread():
             v = float("nan")
             for _ in range(int(n)): v = self._step()
             self._evaluate()
@@ -207,6 +215,7 @@ class Trainer:
             self._halt.set()
 
     def _loop(self):
+        torch.set_num_threads(1) # this thread's OpenMP setting (see `_OneThread`)
         while not self._halt.is_set():
             t0 = time.perf_counter()
             try:
