@@ -66,6 +66,9 @@ def test_every_page_renders_offline_without_console_errors(gallery, tab, slug, w
     assert failed == [], f"requests that failed (offline): {failed}"
     assert tab.errors() == [], f"console errors: {tab.errors()}"
     assert "cdn." not in tab.page.content()
+    if slug == "runs": # the runs table fits its column (fit_columns): every column visible, no horizontal scrolling
+        box = tab.page.evaluate(TABLE_JS)
+        assert box and box["scroll"] <= box["client"] + 1 and box["right"] <= width + 1, f"runs table wider than its column: {box}"
 
 
 def test_runs_page_url_state_and_interactions(gallery, tab):
@@ -104,3 +107,16 @@ TRACES_JS = """() => {
   return graphs.map(g => (g.data || []).map(t => [t.meta, t.x ? t.x.length : 0]));
 }"""
 NAMES_JS = TRACES_JS.replace("(g.data || []).map(t => [t.meta, t.x ? t.x.length : 0])", "(g.data || []).map(t => String(t.name || ''))")
+
+# the runs table's width: its scrolling area against the visible one, and its right edge (in shadow roots too)
+TABLE_JS = """() => {
+  let found = null;
+  const walk = (root) => root.querySelectorAll('*').forEach(el => {
+    if (!found && el.classList && el.classList.contains('tabulator-tableholder')) found = el;
+    if (el.shadowRoot) walk(el.shadowRoot);
+  });
+  walk(document);
+  if (!found) return null;
+  const r = found.getBoundingClientRect();
+  return {scroll: found.scrollWidth, client: found.clientWidth, right: r.right};
+}"""
