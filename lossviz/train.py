@@ -68,7 +68,7 @@ class _NullWriter:
     def flush(self, *a, **k): return True
     def close(self, *a, **k): pass
 
-# %% ../nbs/24_train.ipynb #3a5a43af
+# %% ../nbs/24_train.ipynb #43fe84b5
 class Session:
     "The engine under `Run` and `track`: monitors, writer, status, pause/resume/stop and divergence checks."
     kind: str = "classification"
@@ -228,11 +228,13 @@ class Session:
         "`[sum of the window's losses, sum of the latest outputs, sum of the parameters' norms]`: all finite iff healthy."
         w = torch.stack(self._window).float(); self._window = []
         z = self._last_out
-        with torch.no_grad():
-            ps = [p.detach() for p in self.parameters()]
-            par = torch.stack(torch._foreach_norm(ps)).float().sum() if ps else w.new_zeros(())
-            out = z.float().sum() if z is not None else w.new_zeros(())
-            v = torch.stack([w.sum(), out.to(w.device), par.to(w.device)])
+        with torch.no_grad(): # parameters as they are (no detach copies: no graph is recorded here)
+            ps = self.parameters()
+            par = torch.stack(torch._foreach_norm(ps)).sum() if ps else w.new_zeros(())
+            out = z.sum() if z is not None else w.new_zeros(())
+            if out.dtype != w.dtype or out.device != w.device: out = out.to(w.device, w.dtype)
+            if par.dtype != w.dtype or par.device != w.device: par = par.to(w.device, w.dtype)
+            v = torch.stack([w.sum(), out, par])
         if self.world_size > 1: v = self.all_reduce(v)
         return v, w
 
@@ -411,7 +413,7 @@ def own_dropout(model:nn.Module, # the model whose dropout layers should use `ge
         for mod in done: mod.__dict__.pop("forward", None)
     return undo
 
-# %% ../nbs/24_train.ipynb #b673def4
+# %% ../nbs/24_train.ipynb #3dcc47dd
 class Run(Session):
     "One training job that streams its monitors into the run store; `start()` trains in a background thread."
     def __init__(self,
@@ -485,9 +487,11 @@ class Run(Session):
 
         if isinstance(loss, str):
             args = {"num_classes": self.data.num_classes, "dim": getattr(net, "feature_dim", None)}
-            with torch.random.fork_rng(devices=[]): # e.g. proxies: drawn from the seed, the caller's RNG untouched
-                torch.manual_seed(seed)
-                loss_fn = _losses.get(loss, **(loss_params or {}), **{a: args[a] for a in spec.args if a in args})
+            if spec.args: # a factory (e.g. proxies): drawn from the seed, the caller's RNG untouched
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    loss_fn = _losses.get(loss, **(loss_params or {}), **{a: args[a] for a in spec.args if a in args})
+            else: loss_fn = _losses.get(loss, **(loss_params or {})) # no random state: no reseeding (~1 ms of torch.manual_seed)
         else: loss_fn = loss
         if isinstance(loss_fn, nn.Module): loss_fn = loss_fn.to(dev)
         self.loss_fn = loss_fn

@@ -84,7 +84,7 @@ class TrainMetrics(Monitor):
         if has_acc: out["train/acc"] = tot[1] / tot[2]
         return out
 
-# %% ../../nbs/23_monitors_core.ipynb #280ba5a8
+# %% ../../nbs/23_monitors_core.ipynb #5b695272
 MAX_TRAIN_EVAL = 4096 # default cap on the train-split evaluation pass (samples, before sharding)
 
 @dataclass
@@ -130,7 +130,7 @@ def compute_eval_pass(model:torch.nn.Module, # the model: `features(x)` and `hea
                         if head is not None: zs.append(head(h).float())
                     else: zs.append(model(xb).float())
     finally: model.train(was)
-    cat = lambda ts: torch.cat(ts) if ts else None
+    cat = lambda ts: (ts[0] if len(ts) == 1 else torch.cat(ts)) if ts else None # one chunk: no copy
     return EvalPass(cat(fs), cat(zs), y.to(device, non_blocking=True), split, int(step))
 
 class _null:
@@ -215,7 +215,7 @@ class Throughput(Monitor):
         self.t0, self.p0, self.n = now, paused, 0
         return {"throughput": n / dt} if dt > 0 else None
 
-# %% ../../nbs/23_monitors_core.ipynb #519a2547
+# %% ../../nbs/23_monitors_core.ipynb #9165f698
 _MONITORS: dict[str, Callable[..., Monitor]] = {} # names registered at run time (user monitors)
 BASE_DEFAULT = ("train", "test", "lr", "grad_norm", "throughput") # every loss kind
 DEFAULT = BASE_DEFAULT + ("calibration",) # classification losses: calibration reads the test pass TestMetrics already made
