@@ -10,10 +10,11 @@ origin, a random classifier); each line prints the median time, the median of th
 and the NC1 each one reports (the float32 pinv of the plain implementations may be far off: see nbs/15_collapse).
 Goal: lossviz <= 0.2 s at N=50,000, D=512, C=100 on two CPU cores.
 """
-import argparse, statistics, time
+import argparse, os, statistics, time
 import numpy as np
 import torch
 import torch.nn.functional as F
+import lossviz.collapse
 from lossviz.collapse import metrics
 
 
@@ -90,7 +91,8 @@ def main():
         have_nc = True
     except ImportError:
         have_nc = False
-    print(f"all collapse metrics, N={a.n} D={a.d} float32 features on {dev}, {torch.get_num_threads()} threads, {a.reps} alternating reps")
+    print(f"all collapse metrics, N={a.n} D={a.d} float32 features on {dev}, {torch.get_num_threads()} threads, {a.reps} alternating reps; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not have_nc: print("rhubarbwu/neural-collapse: not importable here (not on PyPI), skipped")
     for C in a.c:
         g = torch.Generator().manual_seed(C)
@@ -100,24 +102,30 @@ def main():
         W, b = (centres + torch.randn(C, a.d, generator=g)).to(dev), torch.randn(C, generator=g).to(dev)
         y = y.to(dev)
         hn, yn, Wn, bn = (t.cpu().numpy() for t in (h, y, W, b))
+        def mkl():   # the same computation with torch.mm (MKL's sgemm) instead of oneDNN for the float32 products
+            lossviz.collapse._ONEDNN = False
+            try: return metrics(h, y, W, b)
+            finally: lossviz.collapse._ONEDNN = True
         impls = {"lossviz": lambda: metrics(h, y, W, b),
+                 "lossviz, MKL sgemm": mkl,
                  "torch float32 plain": lambda: torch_plain(h, y, W, b, C),
                  "numpy float64 plain": lambda: numpy_plain(hn, yn, Wn, bn, C)}
         if have_nc: impls["rhubarbwu/neural-collapse"] = lambda: rhubarbwu(h, y, W, b, C)
         times = {k: [] for k in impls}; vals = {}
         for k, f in impls.items(): vals[k] = f(); sync()                      # warm-up
-        for _ in range(a.reps):
-            for k, f in impls.items():
+        for rep in range(a.reps):
+            for k, f in (list(impls.items()) if rep % 2 == 0 else list(impls.items())[::-1]):   # alternate the order
                 sync(); t0 = time.perf_counter(); f(); sync(); times[k].append(time.perf_counter() - t0)
         base = times["lossviz"]
         print(f"\nC={C}")
         print(f"{'implementation':<28}{'median s':>10}{'ratio vs lossviz':>18}{'NC1':>14}{'NC4':>8}{'CDNV':>10}")
         for k in impls:
             r = statistics.median(t / l for t, l in zip(times[k], base))
-            v = vals[k]; nc1 = v.nc1 if k == "lossviz" else v["nc1"]; nc4 = v.nc4 if k == "lossviz" else v["nc4"]
-            cd = v.cdnv if k == "lossviz" else v["cdnv"]
+            v = vals[k]; v = v.as_dict() if hasattr(v, "as_dict") else v
+            nc1, nc4, cd = v["nc1"], v["nc4"], v["cdnv"]
             print(f"{k:<28}{statistics.median(times[k]):>10.3f}{r:>17.2f}x{nc1:>14.6g}{nc4:>8.4f}{cd:>10.4g}")
-        print(f"lossviz median {statistics.median(base):.3f} s (goal <= 0.2 s on two CPU cores)")
+        print(f"lossviz median {statistics.median(base):.3f} s (goal <= 0.2 s on two CPU cores); "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
