@@ -12,7 +12,7 @@ from .style import base_layout
 # %% auto #0
 __all__ = ['GAP_COLOR', 'MAX_SERIES', 'calibration_figure']
 
-# %% ../../nbs/30e_plots_calibration.ipynb #afa5563b
+# %% ../../nbs/30e_plots_calibration.ipynb #25788564
 GAP_COLOR = "#404040"  # neutral: readable beside any loss colour
 MAX_SERIES = 6
 
@@ -35,7 +35,10 @@ def calibration_figure(series:list, # dicts: name, color, edges, confidence, acc
     for s in series:
         r = s.get("readouts") or {}
         line = " · ".join(f"{k} {v:.3f}" for k, v in r.items() if v is not None and np.isfinite(v))
-        titles.append(f"<b>{s['name']}</b><br><span style='font-size:11px'>{line}</span>" if line else f"<b>{s['name']}</b>")
+        # three or more columns are too narrow for the readouts under the name (they collided at 800 px): names only,
+        # the readouts are in the hover and in the explorer's note
+        name = s["name"] if n < 3 else str(s["name"]).split("  (")[0] # and a "  (T = …)" tail of the name is dropped
+        titles.append(f"<b>{name}</b><br><span style='font-size:11px'>{line}</span>" if line and n < 3 else f"<b>{name}</b>")
     fig = make_subplots(rows=rows, cols=n, row_heights=heights, vertical_spacing=0.09 if curves else 0.08,
                         horizontal_spacing=0.06 if n > 1 else 0.1, subplot_titles=titles + [""] * (n * (rows - 1)))
     for j, s in enumerate(series, start=1):
@@ -93,7 +96,7 @@ def calibration_figure(series:list, # dicts: name, color, edges, confidence, acc
     fig.update_yaxes(title_text="accuracy", row=1, col=1); fig.update_yaxes(title_text="share", row=2, col=1)
     if curves: fig.update_yaxes(title_text="NLL", row=3, col=1)
     lay = base_layout(height, title=title, subtitle=subtitle, legend="right", barmode="overlay", bargap=0)
-    lay["margin"] = {**lay["margin"], "t": lay["margin"]["t"] + 22}   # the subplot titles take two lines
+    if n < 3: lay["margin"] = {**lay["margin"], "t": lay["margin"]["t"] + 22}   # the subplot titles take two lines
     fig.update_layout(**lay)
     for a in fig.layout.annotations: a.font = dict(size=12)
     return fig

@@ -64,7 +64,7 @@ def _geometry_traces(geo:CollapseGeometry, classifier:bool=True) -> list:
                      marker=dict(size=7 if three else 10, color=cols, symbol="x" if three else "x-thin-open", line=dict(width=2, color=cols))))
     return out
 
-# %% ../../nbs/30d_plots_collapse.ipynb #093f85d0
+# %% ../../nbs/30d_plots_collapse.ipynb #552f406b
 def _rule(fig, row, col, x=None, y=None, line=None):
     "A horizontal (y=) or vertical (x=) line across one xy subplot (add_hline/vline fail beside a 3-D scene)."
     sp = fig.get_subplot(row, col)
@@ -85,7 +85,7 @@ def collapse_figure(geo:CollapseGeometry, # geometry at the shown epoch
     three = geo.means.shape[1] == 3
     K = len(geo.classes)
     tgt = geo.target_cos
-    fig = make_subplots(2, 2, horizontal_spacing=0.12, vertical_spacing=0.14, column_widths=[0.5, 0.5],
+    fig = make_subplots(2, 2, horizontal_spacing=0.16, vertical_spacing=0.14, column_widths=[0.5, 0.5],
                         specs=[[{"type": "scene" if three else "xy"}, {"type": "xy"}], [{"type": "xy"}, {"type": "xy"}]],
                         subplot_titles=(f"means vs simplex ETF ({geo.projection}, {100 * geo.explained:.0f}% shown)",
                                         f"cos + 1/(C−1), C={K}", "norm / mean norm per class", "NC curves"))
@@ -118,13 +118,30 @@ def collapse_figure(geo:CollapseGeometry, # geometry at the shown epoch
         fig.add_trace(go.Scatter(x=list(np.asarray(ep, dtype=float)), y=_pos(v), name=CURVES.get(k, k), mode="lines+markers" if len(v) <= 60 else "lines",
                                  line=dict(color=CURVE_COLORS.get(k)), connectgaps=False, marker=dict(size=5),
                                  hovertemplate=f"{CURVES.get(k, k)}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"), 2, 2)
+    # a measure at exactly 0 (NC4: every sample's nearest class mean agrees with the classifier) has no place on a log
+    # axis: it is drawn as a ▼ marker on the axis floor (a decade under the smallest positive value), with a note
+    vals = [float(x) for _, v in (curves or {}).values() for x in np.asarray(v, dtype=float) if math.isfinite(x) and x > 0]
+    floor = 10 ** (math.floor(math.log10(min(vals))) - 1) if vals else 1e-3
+    zeros = False
+    for k, (ep, v) in (curves or {}).items():
+        v, ep = np.asarray(v, dtype=float), np.asarray(ep, dtype=float)
+        z = v == 0
+        if not z.any(): continue
+        zeros = True
+        fig.add_trace(go.Scatter(x=list(ep[z]), y=[floor] * int(z.sum()), mode="markers", name=f"{CURVES.get(k, k)} = 0",
+                                 marker=dict(symbol="triangle-down", size=9, color=CURVE_COLORS.get(k)), showlegend=False,
+                                 hovertemplate=f"{CURVES.get(k, k)} = 0 at epoch %{{x}} (drawn on the axis floor)<extra></extra>"), 2, 2)
+    if zeros: # the note goes into the panel's title (inside the panel it sat on the markers)
+        for a in fig.layout.annotations:
+            if a.text == "NC curves": a.text = "NC curves  (▼ = 0, on the floor)"
     if not curves:
         sp = fig.get_subplot(2, 2)
         fig.add_annotation(text="one snapshot: no curves", showarrow=False, font=dict(color="#888"),
                            xref=f"{sp.xaxis.plotly_name.replace('axis', '')} domain", yref=f"{sp.yaxis.plotly_name.replace('axis', '')} domain", x=0.5, y=0.5)
     if epoch is not None and curves:
         _rule(fig, 2, 2, x=epoch, line=dict(color="#444", width=1, dash="dash"))
-    fig.update_yaxes(type="log", row=2, col=2, exponentformat="power")
+    fig.update_yaxes(type="log", row=2, col=2, exponentformat="power", title_text="value (log)")
+    fig.update_yaxes(title_text="× mean", row=2, col=1)
     fig.update_xaxes(title_text="epoch", row=2, col=2)
     if three:
         ax = dict(title="", showticklabels=False)

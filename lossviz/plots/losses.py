@@ -59,27 +59,29 @@ def loss_curves_figure(curves, # `WeightCurve`s (from `gpw.weight_curve`), all w
     fig.update_layout(**base_layout(height, legend="right"))
     return fig
 
-# %% ../../nbs/30a_plots_losses.ipynb #ee138f43
+# %% ../../nbs/30a_plots_losses.ipynb #d004899d
 def _add_simplex(fig, smap, what, row, col, showscale=True, colorbar=None):
     z = _np(smap.loss if what == "loss" else smap.weight)
     title = "loss" if what == "loss" else "|∂ℓ/∂z_y|"
     fig.add_trace(go.Heatmap(x=_np(smap.u), y=_np(smap.v), z=z, colorscale="Viridis", showscale=showscale, hoverongaps=False,
-                             colorbar=dict(title=dict(text=title, side="right"), thickness=14, **(colorbar or {})),
+                             colorbar={"title": dict(text=title, side="right"), "thickness": 14, **(colorbar or {})},
                              hovertemplate=f"{title}=%{{z:.4g}}<extra>{smap.name}</extra>"), row=row, col=col)
     (x0, y0), (x1, y1), (x2, y2) = SIMPLEX_VERTICES
     fig.add_trace(go.Scatter(x=[x0, x1, x2, x0], y=[y0, y1, y2, y0], mode="lines", line=dict(color="black", width=1),
                              showlegend=False, hoverinfo="skip"), row=row, col=col)
     sizes = [16 if k == smap.target else 9 for k in range(3)]
     fig.add_trace(go.Scatter(x=[x0, x1, x2], y=[y0, y1, y2], mode="markers+text", showlegend=False, hoverinfo="skip",
-                             text=[f"<b>{k}</b> (target)" if k == smap.target else f"{k}" for k in range(3)],
+                             text=[f"<b>{k}</b>" if k == smap.target else f"{k}" for k in range(3)], cliponaxis=False,
+                             textfont=dict(color=["crimson" if k == smap.target else "black" for k in range(3)]),
                              textposition=["bottom center", "bottom center", "top center"],
                              marker=dict(size=sizes, color=["crimson" if k == smap.target else "black" for k in range(3)])),
                   row=row, col=col)
 
 def _simplex_axes(fig, row, col):
-    "Hide the axes of the simplex panel and keep the triangle equilateral."
-    fig.update_xaxes(range=[-0.2, 1.2], visible=False, row=row, col=col)
-    fig.update_yaxes(range=[-0.2, 1.0], visible=False, scaleanchor=fig.get_subplot(row, col).yaxis.anchor, scaleratio=1, row=row, col=col)
+    "Hide the axes of the simplex panel and keep the triangle equilateral, filling its panel (the panel shrinks to the triangle)."
+    fig.update_xaxes(range=[-0.1, 1.1], visible=False, constrain="domain", row=row, col=col)
+    fig.update_yaxes(range=[-0.14, 0.98], visible=False, scaleanchor=fig.get_subplot(row, col).yaxis.anchor, scaleratio=1,
+                     constrain="domain", row=row, col=col)
 
 # %% ../../nbs/30a_plots_losses.ipynb #2e901f7e
 def simplex_figure(smap:SimplexMap, # from `gpw.simplex_map`
@@ -95,7 +97,7 @@ def simplex_figure(smap:SimplexMap, # from `gpw.simplex_map`
     fig.update_layout(**base_layout(height, f"{smap.name}: {what} over the simplex, target class {smap.target}", legend=None))
     return fig
 
-# %% ../../nbs/30a_plots_losses.ipynb #e9a6f5be
+# %% ../../nbs/30a_plots_losses.ipynb #f0e4c916
 def loss_explorer_figure(curves, # `WeightCurve`s with one x axis
                          smap:SimplexMap|None=None, # the simplex map to show (None: no third panel content)
                          labels:list|None=None, # legend labels (default: loss names)
@@ -106,16 +108,20 @@ def loss_explorer_figure(curves, # `WeightCurve`s with one x axis
     curves, labels = _check_curves(curves, labels)
     check_choice(what, "what", ("loss", "weight"))
     xk = curves[0].x_kind if curves else "margin"
-    fig = make_subplots(1, 3, subplot_titles=("loss ℓ", "weight |∂ℓ/∂z_y|", f"simplex: {what}"), column_widths=[0.36, 0.36, 0.28],
+    fig = make_subplots(1, 3, subplot_titles=("loss ℓ", "weight |∂ℓ/∂z_y|", f"simplex: {what}"), column_widths=[0.35, 0.35, 0.30],
                         horizontal_spacing=0.07)
     _add_curves(fig, curves, labels, 1, 1, 2)
-    if smap is not None: _add_simplex(fig, smap, what, 1, 3, colorbar=dict(orientation="h", x=0.86, xanchor="center", len=0.26,
-                                                                          y=-0.02, yanchor="top", title_side="top"))
+    # the colour bar stands right beside the triangle (vertical, at the panel's right edge); the legend goes under the
+    # panels, so neither squeezes the three panels nor floats away from what it explains
+    if smap is not None: _add_simplex(fig, smap, what, 1, 3, colorbar=dict(x=1.0, xanchor="left", len=0.8, y=0.5, yanchor="middle",
+                                                                          thickness=12))
     for col in (1, 2): fig.update_xaxes(title_text=_XTITLE[xk], row=1, col=col)
     if curves: fig.update_yaxes(range=_loss_range(curves), row=1, col=1)
     _simplex_axes(fig, 1, 3)
     title = f"{len(curves)} loss{'es' if len(curves) != 1 else ''} against {xk}" + (f"  ·  simplex: {smap.name}, target class {smap.target}" if smap is not None else "")
-    fig.update_layout(**base_layout(height, title, legend="right"), meta=_structure(curves, smap))
+    lay = base_layout(height, title, legend="right")
+    lay["legend"] = dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom", font=dict(size=11))
+    fig.update_layout(**lay, meta=_structure(curves, smap))
     return fig
 
 def _structure(curves, smap) -> dict:

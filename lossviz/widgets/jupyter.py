@@ -56,7 +56,7 @@ def _plotly_ready():
     w = _LIB.get("w")
     if w is not None and w.comm is not None and w.source: w.source = ""
 
-# %% ../../nbs/32_widgets.ipynb #519d9fff
+# %% ../../nbs/32_widgets.ipynb #b78445d7
 _JS = r"""
 const KEY = "__lossvizPlotly";
 // plotly.js kept in the browser's IndexedDB, keyed by the plotly package's version: a page reload (or a later page) gets
@@ -196,9 +196,22 @@ async function render({ model, el }) {
   const run = (f) => { chain = chain.then(f).catch((e) => console.warn("lossviz plot:", e)); return chain; };
   const config = { responsive: true, displaylogo: false };
   const mark = () => { div.dataset.renders = String(+div.dataset.renders + 1); globalThis.__lossvizLastDraw = performance.now(); };
+  // narrow plots: a legend on the right takes a third of the width and squeezes the panels into each other; below
+  // NARROW px (or the figure's layout.meta.narrow) it goes under the panels, one row that wraps
+  const NARROW = 760;
+  const isNarrow = (f) => { const m = (f.layout || {}).meta, lim = (m && typeof m.narrow === "number") ? m.narrow : NARROW;
+                            return div.getBoundingClientRect().width < lim; };
+  let narrow = null;
+  const adapt = (lay) => {
+    const lg = lay.legend || {};
+    if (narrow && lay.showlegend !== false && (lg.orientation || "v") === "v" && (lg.x === undefined || lg.x >= 1))
+      lay.legend = { ...lg, orientation: "h", x: 0, xanchor: "left", y: 0, yref: "container", yanchor: "bottom", tracegroupgap: 0 };
+    return lay;
+  };
   const draw = () => run(() => {
     const f = model.get("figure") || {};
-    return Plotly.react(div, structuredClone(f.data || []), structuredClone(f.layout || {}), config).then(mark);
+    narrow = isNarrow(f);
+    return Plotly.react(div, structuredClone(f.data || []), adapt(structuredClone(f.layout || {})), config).then(mark);
   });
   const onmsg = (msg) => {
     if (!msg || msg.type !== "extend") return;
@@ -223,7 +236,11 @@ async function render({ model, el }) {
   let width = 0;
   const ro = new ResizeObserver(() => {
     const w = div.getBoundingClientRect().width;
-    if (w > 0 && Math.abs(w - width) > 1) { width = w; run(() => Plotly.Plots.resize(div)); }
+    if (w > 0 && Math.abs(w - width) > 1) {
+      width = w;
+      if (isNarrow(model.get("figure") || {}) !== narrow) draw(); // the legend moves: a whole redraw
+      else run(() => Plotly.Plots.resize(div));
+    }
   });
   ro.observe(div);
   draw();
