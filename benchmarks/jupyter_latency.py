@@ -8,7 +8,7 @@ and a 20,000-point run (in-process). The same page also times the other renderin
 Time to visible: from the cell's execution request to the plot drawn in the page (its svg present, with data), warm
 kernel (torch and lossviz imported). Slider: the "classes C" slider of LossExplorer moved in the page, to the redrawn
 figure (median of `--repeats`)."""
-import argparse, statistics, sys, tempfile, time
+import argparse, os, statistics, sys, tempfile, time
 from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
@@ -27,6 +27,8 @@ SLIDER_JS = """(args) => {
   const row = cell.querySelector('.lossviz-control[data-name="num_classes"] input');
   row.value = String(v); const t0 = performance.now(); window.__lossvizT0 = t0;
   row.dispatchEvent(new Event('change')); return t0; }"""
+CONNECTED_JS = """() => { try { return window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected' }
+                          catch (e) { return false } }"""
 ANY_PLOT_JS = """(i) => { const cell = window.jupyterapp.shell.currentWidget.content.widgets[i].node;
   const walk = (root) => { for (const el of root.querySelectorAll('*')) { if (el.classList && el.classList.contains('js-plotly-plot')
       && el.querySelector('.main-svg') && (el.data || []).length) return true; if (el.shadowRoot && walk(el.shadowRoot)) return true; } return false; };
@@ -48,7 +50,7 @@ def bytes_per_update() -> dict:
             s0 = n + 10 * k
             store.log_scalars(rid, [(s, None, key, 1.0) for s in range(s0 + 1, s0 + 11) for key in ("train/loss", "train/acc")])
             b = view.plot.bytes_sent; view._tick(); sizes.append(view.plot.bytes_sent - b)
-        out[n] = (statistics.median(sizes), len(view.plot.figure["data"][0]["x"]))
+        out[n] = (statistics.median(sizes), statistics.mean(sizes), max(sizes), len(view.plot.figure["data"][0]["x"]))
     return out
 
 
@@ -60,6 +62,7 @@ def main():
     from conftest import CHROMIUM_FLAGS, chromium_path, wait_until
     from jupyter_lab import Lab
     from playwright.sync_api import sync_playwright
+    load0 = os.getloadavg()
     names = list(CELLS) + ([] if a.skip_candidates else list(CANDIDATES))
     cells = [SETUP] + [CELLS.get(n) or CANDIDATES[n] for n in names] + [CELLS["LossExplorer"]] * 2
     lab = Lab(Path(tempfile.mkdtemp()), cells, "bench.ipynb")
@@ -88,6 +91,18 @@ def main():
                 lat.append(page.evaluate("() => window.__lossvizLastDraw") - t0)
                 time.sleep(0.2)
             res["slider"] = statistics.median(lat) / 1000
+            res["plotly"] = page.evaluate("() => globalThis.__lossvizPlotlyLoad || null")
+            # a page reload with the kernel alive: from the kernel connected again to every figure drawn (the notebook saved first)
+            page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+            wait_until(lambda: page.evaluate("() => !window.jupyterapp.shell.currentWidget.context.model.dirty"), 60, 0.1, "saved")
+            page.reload(); page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
+            wait_until(lambda: page.evaluate(CONNECTED_JS), 120, 0.02, "the kernel connected again")
+            t0 = time.perf_counter()
+            for k in range(1, len(cells)):
+                page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.scrollIntoView()", k)
+                wait_until(lambda: page.evaluate(ANY_PLOT_JS, k), 120, 0.02, f"cell {k} after the reload")
+            res["reload"] = time.perf_counter() - t0
+            res["plotly_reload"] = page.evaluate("() => globalThis.__lossvizPlotlyLoad || null")
             b.close()
     finally: lab.stop()
     by = bytes_per_update()
@@ -96,11 +111,15 @@ def main():
     for n in ("LossExplorer", "GPWExplorer", "RunMonitor", "LossExplorer (again)"):
         print(f"{n + ' time to visible':40s} {res[n]:10.2f} s   {TODAY.get(n.split()[0], '')}")
     print(f"{'slider move to updated figure':40s} {1000 * res['slider']:9.0f} ms   {TODAY['slider']}")
+    print(f"{'page reload: every figure back':40s} {res['reload']:10.2f} s   (blank: 'Failed to initialize model'; {len(cells) - 1} figures, from the kernel connected)")
+    print(f"plotly.js in the page: first load {res['plotly']}, after the reload {res['plotly_reload']}")
     for n in CANDIDATES:
         if n in res: print(f"{'candidate: ' + n:40s} {res[n]:10.2f} s   (first display, same page)")
-    for n, (med, shown) in by.items():
-        print(f"{'bytes per live update, %d-point run' % n:40s} {med:10.0f} B   ({shown} points displayed per curve)")
-    print(f"\nratio of bytes per update, 20,000 / 200 points: {by[20_000][0] / by[200][0]:.2f}")
+    for n, (med, mean, mx, shown) in by.items():
+        print(f"{'bytes per live update, %d-point run' % n:40s} {med:10.0f} B median, {mean:.0f} B mean, {mx} B max   ({shown} points displayed per curve)")
+    print(f"\nratio of bytes per update, 20,000 / 200 points: mean {by[20_000][1] / by[200][1]:.2f}, max {by[20_000][2] / by[200][2]:.2f}")
+    print(f"load average (1, 5, 15 min) at the start {tuple(round(x, 1) for x in load0)}, at the end {tuple(round(x, 1) for x in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__": main()
