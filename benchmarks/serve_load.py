@@ -191,6 +191,7 @@ def feeder(store_path, start:dict, stop_evt, rate=20.0):
             rows = [(s, s / 23, "train/loss", float(2 * np.exp(-s / 4000) + 0.05 * np.random.rand())), (s, s / 23, "train/acc", float(1 - np.exp(-s / 3000)))]
             if s % 23 == 0: rows += [(s, s / 23, "test/loss", float(2 * np.exp(-s / 4000) + 0.1)), (s, s / 23, "test/acc", float(1 - np.exp(-s / 3500)))]
             st.log_scalars(r, rows)
+            if s % 10 == 0: st.heartbeat(r, s, s / 23) # alive (a run without heartbeats reads as interrupted)
         time.sleep(1 / rate)
 
 
@@ -202,7 +203,7 @@ def synthetic_run(st, name, n):
     rows = [(int(i), i / 23, "train/loss", float(2 * np.exp(-i / 4000) + 0.05)) for i in s]
     rows += [(int(i), i / 23, "train/acc", float(1 - np.exp(-i / 3000))) for i in s]
     rows += [(int(i), i / 23, k, v) for i in s[22::23] for k, v in (("test/loss", 2 * np.exp(-i / 4000) + 0.1), ("test/acc", 1 - np.exp(-i / 3500)))]
-    st.log_scalars(rid, rows)
+    st.log_scalars(rid, rows); st.heartbeat(rid, n, n / 23)
     return rid
 
 
@@ -211,6 +212,7 @@ def main(argv=None):
     ap.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 20])
     ap.add_argument("--seconds", type=float, default=30.0, help="measurement time per session count")
     ap.add_argument("--quick", action="store_true", help="short check: 1 and 5 sessions, 10 s each, part 2 at 10 s")
+    ap.add_argument("--length-only", action="store_true", help="part 2 only (bytes per update against run length)")
     a = ap.parse_args(argv)
     if a.quick: a.sessions, a.seconds = [1, 5], 10.0
     import psutil
@@ -218,7 +220,7 @@ def main(argv=None):
     tmp = Path(tempfile.mkdtemp(prefix="lossviz-load-"))
     store = RunStore(tmp / "runs.sqlite")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    trains = [subprocess.Popen([BIN / "lossviz", "train", "--store", str(store.path), "--epochs", "1000000", "--lr", "0.01",
+    trains = [] if a.length_only else [subprocess.Popen([BIN / "lossviz", "train", "--store", str(store.path), "--epochs", "1000000", "--lr", "0.01",
                                 "--name", f"load-{i}", "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=env, start_new_session=True) for i in range(2)]
     server, base, log = start_server(store.path, tmp)
@@ -227,6 +229,7 @@ def main(argv=None):
     from tornado.httpclient import AsyncHTTPClient
     AsyncHTTPClient.configure(None, max_clients=64)
     try:
+      if not a.length_only:
         while len([r for r in store.runs() if r["status"] == "running"]) < 2: time.sleep(0.3)
         rid = min(r["id"] for r in store.runs())
         args = {"run": str(rid), "tracks": TRACKS}
@@ -268,3 +271,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+

@@ -301,8 +301,9 @@ class RunTimeline(Explorer):
 
     def __repr__(self): return f"RunTimeline(run {self._run}, compare {list(self.compare)}, {len(self.tracks)} tracks)"
 
-# %% ../../nbs/33b_app_runs.ipynb #5f4a587e
-TABLE_COLUMNS = ("id", "name", "status", "data", "model", "loss", "epoch", "step", "train loss", "test acc", "device", "started")
+# %% ../../nbs/33b_app_runs.ipynb #07dc60f1
+TABLE_COLUMNS = ("id", "name", "status", "setup", "epoch", "step", "train loss", "test acc %", "started")
+# (data, model, loss and device share one "setup" column: twelve columns did not fit a 1000 px window's table)
 
 def _cfg_name(run:dict, key:str) -> str:
     v = (run.get("config") or {}).get(key)
@@ -321,11 +322,11 @@ def runs_rows(runs:list, # run rows, as `RunStore.runs()` returns them
             if v is None or v != v: return None
             return round(100 * v, 2) if pct else float(f"{v:.4g}")
         started = r.get("started") or r.get("created")
-        out.append({"id": r["id"], "name": str(r.get("name") or ""), "status": str(r["status"]), "data": _cfg_name(r, "data"),
-                    "model": _cfg_name(r, "model"), "loss": _cfg_name(r, "loss"), "epoch": round(float(r.get("epoch") or 0), 2),
-                    "step": int(r.get("step") or 0), "train loss": num("train/loss"), "test acc": num("test/acc", pct=True),
-                    "device": str(r.get("device") or ""),
-                    "started": datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S") if started else ""})
+        setup = " · ".join(v for v in (_cfg_name(r, "data"), _cfg_name(r, "model"), _cfg_name(r, "loss"), str(r.get("device") or "")) if v)
+        out.append({"id": r["id"], "name": str(r.get("name") or ""), "status": str(r["status"]), "setup": setup,
+                    "epoch": round(float(r.get("epoch") or 0), 2), "step": int(r.get("step") or 0),
+                    "train loss": num("train/loss"), "test acc %": num("test/acc", pct=True),
+                    "started": datetime.fromtimestamp(started).strftime("%m-%d %H:%M") if started else ""})
     return out
 
 def _device_options() -> list:
@@ -406,7 +407,9 @@ class RunsPage:
         self.timeline.param.watch(lambda e: setattr(v.pane, "height", self.timeline.figure_height()), "tracks")
         # -- the table
         self.table = pn.widgets.Tabulator(None, selectable=1, disabled=True, show_index=False, height=240, sizing_mode="stretch_width",
-                                          layout="fit_columns", css_classes=["lossviz-runs"], pagination=None)
+                                          layout="fit_columns", css_classes=["lossviz-runs"], pagination=None,
+                                          widths={"id": 45, "epoch": 80, "step": 80, "started": 105},
+                                          configuration={"columnDefaults": {"headerWordWrap": True}}) # "train loss" on two lines, not "trai…"
         self.table.param.watch(self._on_select, "selection")
         self._rows, self._updating = None, False
         self.refresh_table()
