@@ -106,7 +106,7 @@ class HVP:
             for (x, y), n in zip(self.batches, self.n):
                 loss, gs = self._grads(x, y, False)
                 w = n / self.total
-                tot += float(loss) * w; g += w * torch.cat([t.reshape(-1) for t in gs])
+                tot += float(loss.detach()) * w; g += w * torch.cat([t.reshape(-1) for t in gs])
         return tot, g
 
     def _split(self, v):
