@@ -7,7 +7,7 @@ validates too) are timed alternately on the same probabilities and the median of
 confidences first) are timed a few times beside them when installed. Also: the values' agreement, ECE from logits,
 equal-mass ECE, the streaming CalibrationStats, fit_temperature.
 """
-import argparse, statistics, time
+import argparse, os, statistics, time
 import torch
 from lossviz.calibration import ece, top_label, CalibrationStats, fit_temperature
 
@@ -32,7 +32,7 @@ def main():
         return time.perf_counter() - t0, v
 
     print(f"ECE, {a.n:,} x {a.c} float32 probabilities, {a.bins} bins, on {dev}, {torch.get_num_threads()} threads, "
-          f"{a.reps} alternating reps")
+          f"{a.reps} alternating reps; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rows = []
     try:
         from torchmetrics.functional.classification import multiclass_calibration_error as tm
@@ -51,6 +51,14 @@ def main():
         r = statistics.median(ratios)
         rows.append(("lossviz ece", statistics.median(to))); rows.append(("torchmetrics", statistics.median(tt)))
         print(f"  values: lossviz {v1:.9f}  torchmetrics {v2:.9f}  |diff| {abs(v1 - v2):.2e}")
+        try:   # where the difference comes from: torchmetrics casts the confidences to float32 and sums each bin in float32
+            from torchmetrics.functional.classification.calibration_error import _ce_compute
+            conf, correct = top_label(p, y, check=False)
+            v64 = float(_ce_compute(conf.double(), correct.double(), a.bins))
+            print(f"  torchmetrics' own binning and formula in float64: {v64:.9f}, |lossviz - that| {abs(v1 - v64):.1e} "
+                  "(so the |diff| above is torchmetrics' float32 accumulation: `confidences.float()`, scatter_add in float32)")
+        except ImportError:
+            pass
     else:
         rows.append(("lossviz ece", statistics.median(timed(ours)[0] for _ in range(a.reps))))
     try:
@@ -77,12 +85,13 @@ def main():
         for i in range(0, a.n, 100_000): st.update(z[i:i + 100_000], y[i:i + 100_000], from_logits=True)
         return st.ece()
     rows.append(("CalibrationStats (10 batches, logits)", statistics.median(timed(stream)[0] for _ in range(3))))
-    rows.append(("fit_temperature", statistics.median(timed(lambda: fit_temperature(z, y))[0] for _ in range(3))))
+    rows.append(("fit_temperature (logits)", statistics.median(timed(lambda: fit_temperature(z, y))[0] for _ in range(3))))
     print(f"{'':<40}{'median ms':>10}")
     for name, t in rows: print(f"{name:<40}{1e3 * t:>10.1f}")
     if tm is not None:
         print(f"ratio lossviz / torchmetrics (median of per-rep ratios): {r:.2f} (target <= 0.7); "
               f"ratio of medians {statistics.median(to) / statistics.median(tt):.2f}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def bin_edges(confidence:torch.Tensor|None=None, # [N] confidences (needed for `
     e[0], e[-1] = 0.0, 1.0
     return e.cpu()
 
-# %% ../nbs/16_calibration.ipynb #bddebfd4
+# %% ../nbs/16_calibration.ipynb #5ac78a44
 def _edges_as(edges, dtype, device):
     "The float64 `edges` as the largest `dtype` values not above them: for x of that dtype, x <= e exactly when x <= edge."
     e = edges.to(device)
@@ -109,27 +109,46 @@ def _uniform_fixups(B:int) -> tuple:
     e = np.linspace(0.0, 1.0, B + 1)
     return tuple(k for k in range(1, B) if Fraction(float(e[k])) < Fraction(k, B) and Fraction(float(np.float32(k / B))) == Fraction(k, B))
 
+def _arithmetic(conf, B) -> bool:
+    "Whether `conf` can be binned into B uniform bins by arithmetic (see `_uniform_slots`)."
+    return conf.dtype == torch.float32 and B <= 1024
+
+def _uniform_slots(c64, B):
+    """ceil(c * B) in [0, B] for float32 confidences `c64` (widened to float64): slot k + 1 is the bin (k/B, (k+1)/B],
+    slot 0 holds c = 0 (which belongs to the first bin).
+    Arithmetic instead of a binary search (several times faster): c * B is exact in float64 (24 + 11 bits), and a
+    float32 c that is not k / B lies at least 2^-45 from it, far beyond the linspace edge's rounding; where a linspace
+    edge lies below a float32-representable k / B, a confidence of exactly k / B is moved up a bin.
+    tests/test_calibration.py checks this against the binary search on every float32 next to every edge."""
+    s = (c64 * B).ceil_().long()
+    for k in _uniform_fixups(B): s.masked_fill_(c64 == k / B, k + 1)
+    return s
+
 def _bin_index(conf, c64, edges, uniform):
     "Bin of each confidence against the float64 `edges`, bins (lo, hi] with 0 in the first."
     B = edges.numel() - 1
-    if uniform and conf.dtype == torch.float32 and B <= 1024:
-        # arithmetic instead of a binary search (several times faster): c * B is exact in float64 (24 + 11 bits), and a
-        # float32 c that is not k / B lies at least 2^-45 from it, far beyond the linspace edge's rounding; where a
-        # linspace edge lies below a float32-representable k / B, a confidence of exactly k / B is moved up a bin.
-        # tests/test_calibration.py checks this against the binary search on every float32 next to every edge
-        idx = (c64 * B).ceil_().long().sub_(1).clamp_(0, B - 1)
-        for k in _uniform_fixups(B): idx.masked_fill_(c64 == k / B, k)
-        return idx
+    if uniform and _arithmetic(conf, B): return _uniform_slots(c64, B).sub_(1).clamp_(0, B - 1)
     return torch.bucketize(conf, _edges_as(edges[1:-1], conf.dtype, conf.device), right=False)
 
 def _bin_sums(conf, correct, edges, uniform=False):
     "Per-bin count, confidence sum and correct count (float64), bins (lo, hi] with 0 in the first."
     B = edges.numel() - 1
     c64 = conf.to(torch.float64)
+    one = torch.ones(1, dtype=torch.float64, device=conf.device).expand(c64.numel())
+    if uniform and _arithmetic(conf, B):
+        # two scatters into 2 (B + 1) slots: the slot of the confidence, moved up by B + 1 for a correct prediction;
+        # counts and confidence sums per slot give the three per-bin sums (scatter_add beats bincount on the CPU)
+        slot = _uniform_slots(c64, B).add_(correct, alpha=B + 1)
+        out = torch.zeros(2, 2, B + 1, dtype=torch.float64, device=conf.device)
+        out[0].view(-1).scatter_add_(0, slot, one)
+        out[1].view(-1).scatter_add_(0, slot, c64)
+        s = out.sum(1)                                    # [2, B + 1]: count and confidence sum per slot
+        s[:, 1] += s[:, 0]; acc = out[0, 1, 1:].clone(); acc[0] += out[0, 1, 0]
+        return s[0, 1:], s[1, 1:], acc
     idx = _bin_index(conf, c64, edges, uniform)
     out = torch.zeros(3, B, dtype=torch.float64, device=conf.device)
-    out[0].scatter_add_(0, idx, torch.ones(1, dtype=torch.float64, device=conf.device).expand(idx.numel()))
-    out[1].scatter_add_(0, idx, c64)  # scatter_add beats bincount on the CPU
+    out[0].scatter_add_(0, idx, one)
+    out[1].scatter_add_(0, idx, c64)
     out[2].scatter_add_(0, idx, correct.to(torch.float64))
     return out[0], out[1], out[2]
 
@@ -265,14 +284,40 @@ def nll(probs:torch.Tensor, # [N, C] probabilities, or logits with `from_logits=
     if from_logits: return float(-torch.log_softmax(probs, 1).gather(1, labels[:, None])[:, 0].double().mean())
     return float(-probs.gather(1, labels[:, None])[:, 0].double().log().mean())
 
-# %% ../nbs/16_calibration.ipynb #e765b0bb
-def _temp_grad(z, zy, beta, reduce=None):
-    "f'(beta) and f''(beta) of the mean NLL of softmax(beta * z) (over every rank's samples when `reduce` sums)."
-    p = torch.softmax(z * beta, 1)
-    ez = (p * z).sum(1); ez2 = (p * z * z).sum(1)
-    s = torch.stack([(ez - zy).sum(), (ez2 - ez * ez).clamp(min=0).sum(), torch.tensor(float(z.shape[0]), dtype=z.dtype, device=z.device)])
-    if reduce is not None: s = reduce(s)
-    g, h, n = s.tolist()
+# %% ../nbs/16_calibration.ipynb #98268b10
+_TEMP_ROWS = 1 << 16  # rows per block of a full evaluation ([rows, C] float64 temporaries stay a few MB)
+_TEMP_WARM = 1 << 15  # rows of the strided subsample whose optimum starts the full-data Newton steps
+
+def _temp_prep(logits, labels):
+    "The pieces `_temp_grad` needs: the logits as given, their row maxima and (logit at the label - row maximum), in float64."
+    z = logits.detach()
+    zmax = z.amax(1).to(torch.float64)
+    dy = z.gather(1, labels[:, None])[:, 0].to(torch.float64) - zmax
+    return z, zmax, dy
+
+def _temp_grad(z, zmax, dy, beta, reduce=None, rows=_TEMP_ROWS):
+    """f'(beta) and f''(beta) of the mean NLL of softmax(beta * z) (over every rank's samples when `reduce` sums).
+    A block at a time in float64, from d = z - max_c z <= 0 and e = exp(beta * d) <= 1: the per-row sums
+    S0 = sum e, S1 = sum e d, S2 = sum e d^2 add terms of one sign, so E_p[d] = S1/S0 and
+    Var_p[d] = S2/S0 - (S1/S0)^2 lose at most a factor C (the top class holds p >= 1/C) to cancellation."""
+    N, C = z.shape
+    acc = torch.zeros(3, dtype=torch.float64, device=z.device)
+    k = min(rows, N)
+    d = torch.empty(k, C, dtype=torch.float64, device=z.device); e, t = torch.empty_like(d), torch.empty_like(d)
+    one = torch.ones(C, dtype=torch.float64, device=z.device)
+    for a in range(0, N, k):
+        n = min(k, N - a); dc, ec, tc = d[:n], e[:n], t[:n]
+        dc.copy_(z[a:a + n]).sub_(zmax[a:a + n, None])
+        torch.mul(dc, beta, out=ec).exp_()
+        s0 = ec @ one                                       # matrix-vector products: the fastest row sums
+        s1 = torch.mul(ec, dc, out=tc) @ one
+        s2 = tc.mul_(dc) @ one
+        m1 = s1.div_(s0)                                    # E_p[d]
+        acc[0] += (m1 - dy[a:a + n]).sum()                   # sum of E_p[z] - z_y
+        acc[1] += s2.div_(s0).sub_(m1.square_()).clamp_(min=0).sum()   # sum of Var_p[z]
+    acc[2] = N
+    if reduce is not None: acc = reduce(acc)
+    g, h, n = acc.tolist()
     return g / n, h / n
 
 def _check_logits(logits, labels):
@@ -281,40 +326,72 @@ def _check_logits(logits, labels):
         raise ValueError(f"logits: expected [N, C] with N >= 1 and C >= 2, got shape {tuple(logits.shape)}")
     check_labels(labels, "labels", n=logits.shape[0], num_classes=logits.shape[1])
 
+def _newton_log_beta(grad, slo, shi, s, tol, max_iter, lo_known=False, hi_known=False):
+    """Safeguarded Newton on s = log(beta) for the convex f: `grad(beta) -> (f', f'')`. [slo, shi] brackets the
+    minimiser; a bound not yet evaluated (`*_known=False`) is tried when a step would pass it, and returned if f' there
+    says the optimum lies beyond it. Stops when the step, or the error that quadratic convergence predicts after it,
+    is below `tol`. Returns (s, how): how is "lo"/"hi" for an answer clamped to a bound, "opt" otherwise."""
+    bounds = (slo, shi)
+    prev = prev_s = None
+    for _ in range(max_iter):
+        b = math.exp(s)
+        g, h = grad(b)
+        if s == bounds[0] and g >= 0: return s, "lo"    # f' >= 0 at the smallest beta: the data want T >= t_max
+        if s == bounds[1] and g <= 0: return s, "hi"    # f' <= 0 at the largest beta: T <= t_min
+        if g == 0 and h > 0: return s, "opt"
+        if g > 0: shi = s
+        else: slo = s
+        if s == bounds[0]: lo_known = True
+        if s == bounds[1]: hi_known = True
+        gs, hs = b * g, b * b * h + b * g                 # d/ds and d2/ds2 of f(exp(s))
+        ns = s - gs / hs if hs > 0 else float("nan")
+        if abs(ns - s) <= tol: return min(max(ns, bounds[0]), bounds[1]), "opt"   # converged (a step of ~0 at the optimum)
+        newton = slo < ns < shi
+        # a Newton step no shorter than half the last one in the same direction: creeping along an exponential tail
+        # (e.g. every sample right, the optimum at t_min); test the bound ahead, or bisect
+        creep = newton and prev is not None and abs(ns - s) >= 0.5 * prev and (ns > s) == (s > prev_s)
+        if not newton or creep:                           # the step leaves the bracket (or f'' = 0): try an untested
+            if g > 0 and not lo_known: ns = bounds[0]     # bound on the side the optimum lies, else bisect
+            elif g <= 0 and not hi_known: ns = bounds[1]  # (f' = f'' = 0: saturated softmax, flat towards T -> 0)
+            else: ns = 0.5 * (slo + shi)
+            newton = False
+        step = abs(ns - s)
+        # quadratic convergence: the error after this step is about K step^2 with K = step / prev^2
+        done = step <= tol or shi - slo <= tol or (newton and prev is not None and 0 < step < 1e-3 * prev
+                                                     and step * step * (step / prev ** 2) <= tol)
+        prev = step if newton else None
+        prev_s, s = s, ns
+        if done: break
+    return s, "opt"
+
 def fit_temperature(logits:torch.Tensor, # [N, C] held-out logits (not probabilities)
                     labels:torch.Tensor, # [N] labels
                     t_min:float=1e-2, # smallest temperature considered
                     t_max:float=1e2, # largest temperature considered
-                    tol:float=1e-10, # stop when a step changes log T by less than this
+                    tol:float=1e-10, # stop when a step (or the error predicted after it) in log T is below this
                     max_iter:int=100, # Newton/bisection steps at most
                     reduce=None, # DDP: a function summing a tensor over the ranks (e.g. `run.all_reduce`); each rank passes its shard
                    ) -> float:
     "The NLL-optimal temperature T* (logits / T*), by safeguarded Newton on the convex problem in 1/T."
     _check_logits(logits, labels)
     check_range(t_min, "t_min", 0, None, low_open=True); check_range(t_max, "t_max", t_min, None, low_open=True)
-    z = logits.detach().to(torch.float64)
-    z = z - z.mean(1, keepdim=True)  # softmax is shift-invariant; centring keeps z*z small
-    zy = z.gather(1, labels[:, None])[:, 0]
-    lo, hi = 1.0 / t_max, 1.0 / t_min  # bracket on beta
-    spread = z.abs().sum()
+    z, zmax, dy = _temp_prep(logits, labels)
+    spread = (zmax - z.amin(1).to(torch.float64)).sum()  # 0 exactly when no row's logits vary
     if reduce is not None: spread = reduce(spread)
     if float(spread) == 0.0: return 1.0  # constant logits: the NLL is log C for every T
-    if _temp_grad(z, zy, lo, reduce)[0] >= 0: return float(t_max)
-    if _temp_grad(z, zy, hi, reduce)[0] <= 0: return float(t_min)
-    # Newton on s = log(beta) (scale-free steps), bracketed by the sign of f'; a step that leaves the bracket bisects it
-    slo, shi = math.log(lo), math.log(hi)
+    slo, shi = math.log(1.0 / t_max), math.log(1.0 / t_min)  # bracket on s = log(beta)
     s = min(max(0.0, slo), shi)
-    for _ in range(max_iter):
-        b = math.exp(s)
-        g, h = _temp_grad(z, zy, b, reduce)
-        if g > 0: shi = s
-        else: slo = s
-        gs, hs = b * g, b * b * h + b * g  # d/ds and d2/ds2 of f(exp(s))
-        ns = s - gs / hs if hs > 0 else float("nan")
-        if not slo < ns < shi: ns = 0.5 * (slo + shi)
-        done = abs(ns - s) <= tol or shi - slo <= tol
-        s = ns
-        if done: break
+    n = z.shape[0]
+    n_all = n if reduce is None else int(reduce(torch.tensor([float(n)], dtype=torch.float64, device=z.device)).item())
+    if n_all > 4 * _TEMP_WARM:
+        # warm start: the optimum of a strided subsample (every rank the same share), then Newton on all the samples
+        # (from there two or three evaluations of all the samples reach the tolerance)
+        every = (n_all + _TEMP_WARM - 1) // _TEMP_WARM
+        sub = (z[::every].contiguous(), zmax[::every], dy[::every])
+        s, how = _newton_log_beta(lambda b: _temp_grad(*sub, b, reduce), slo, shi, s, 1e-6, max_iter)
+    s, how = _newton_log_beta(lambda b: _temp_grad(z, zmax, dy, b, reduce), slo, shi, s, tol, max_iter)
+    if how == "lo": return float(t_max)
+    if how == "hi": return float(t_min)
     return math.exp(-s)
 
 def temperature_nll(logits:torch.Tensor, # [N, C] logits

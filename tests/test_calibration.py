@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lossviz import calibration
 from lossviz.calibration import (ece, mce, ace, classwise_ece, brier, nll, reliability, bin_edges, top_label,
                                  fit_temperature, temperature_nll, fit_vector_scaling, CalibrationStats,
                                  ReliabilityTable)
@@ -49,13 +50,26 @@ def test_equals_torchmetrics(norm, from_logits):
 
 @pytest.mark.parametrize("n_bins", [1, 7, 15, 40])
 def test_equals_torchmetrics_bins(n_bins):
-    """torchmetrics sums each bin in float32, so its own rounding grows with the samples per bin: 1e-6 needs a few
-    thousand samples per bin at most (a single bin of 20,000 is 1.4e-6 off)."""
+    """torchmetrics casts the confidences to float32 (`confidences.float()`, even for float64 input) and sums each bin
+    in float32, so its own rounding grows with the samples per bin: 1e-6 holds up to a few thousand samples per bin (a
+    single bin of 20,000 is 1.4e-6 off; 1,000,000 samples in 15 bins, benchmarks/calibration.py, 1.4e-5). Its binning
+    and formula run in float64 equal lossviz to 1e-12 at any size (test_equals_torchmetrics_binning_in_float64)."""
     tmf = pytest.importorskip("torchmetrics.functional.classification")
     z, y = _data(n=3000 if n_bins == 1 else 20000, seed=n_bins, scale=1.0)
     p = z.softmax(1)
     ref = float(tmf.multiclass_calibration_error(p, y, num_classes=10, n_bins=n_bins))
     assert ece(p, y, n_bins=n_bins) == pytest.approx(ref, abs=1e-6)
+
+
+def test_equals_torchmetrics_binning_in_float64():
+    "torchmetrics' own binning and formula, fed float64 confidences: lossviz's value to 1e-12 (200,000 samples, 15 bins)."
+    cal = pytest.importorskip("torchmetrics.functional.classification.calibration_error")
+    z, y = _data(n=200_000, seed=11, scale=2.5)
+    p = z.softmax(1)
+    conf, correct = top_label(p, y)
+    for norm in ("l1", "l2", "max"):
+        ref = float(cal._ce_compute(conf.double(), correct.double(), 15, norm=norm))
+        assert ece(p, y, norm=norm) == pytest.approx(ref, abs=1e-12)
 
 
 def test_equals_netcal_uniform():
@@ -225,7 +239,10 @@ def _coarse_then_fine(z, y):
 
 @pytest.mark.parametrize("scale", [0.3, 3.0, 30.0])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_fit_temperature_matches_fine_search(scale, dtype):
+@pytest.mark.parametrize("warm", [None, 64])
+def test_fit_temperature_matches_fine_search(scale, dtype, warm, monkeypatch):
+    "warm=64: the path of large inputs (a strided subsample's optimum, then Newton on all the samples) on 2000 samples."
+    if warm: monkeypatch.setattr(calibration, "_TEMP_WARM", warm)
     g = torch.Generator().manual_seed(int(scale * 10))
     y = torch.randint(0, 10, (2000,), generator=g)
     z = (2 * (torch.randn(2000, 10, generator=g, dtype=torch.float64) + 2 * F.one_hot(y, 10)) * scale).to(dtype)
@@ -263,6 +280,23 @@ def test_netcal_mle_fails_where_fit_temperature_does_not():
     assert abs(netcal_T(np.float64) - best) > 1.0
     assert fit_temperature(z, y) == pytest.approx(best, abs=1e-3)
     assert fit_temperature(z.float(), y) == pytest.approx(best, abs=1e-3)
+
+
+def test_fit_temperature_needs_few_passes_over_all_the_samples(monkeypatch):
+    """Large inputs: Newton from the optimum of a strided subsample reaches the tolerance in two or three evaluations
+    over all the samples (each one pass), and equals the answer without the warm start to 1e-9."""
+    z, y = _data(n=6000, scale=2.5, dtype=torch.float32)
+    cold = fit_temperature(z, y)
+    calls = []
+    grad = calibration._temp_grad
+    def counting(zz, *a, **k):
+        calls.append(zz.shape[0]); return grad(zz, *a, **k)
+    monkeypatch.setattr(calibration, "_temp_grad", counting)
+    monkeypatch.setattr(calibration, "_TEMP_WARM", 256)
+    T = fit_temperature(z, y)
+    assert T == pytest.approx(cold, rel=1e-9)
+    assert 1 <= calls.count(6000) <= 3 and all(n < 300 for n in calls if n != 6000), calls
+    assert T == pytest.approx(_coarse_then_fine(z, y), abs=1e-3)
 
 
 def test_fit_temperature_limits():
@@ -414,6 +448,16 @@ def test_bins_in_float32_equal_exact_comparison():
         assert torch.equal(_bin_index(c, c.double(), edges, True), ref), B
         if B <= 64 or B % 97 == 0:
             assert torch.equal(_bin_index(c, c.double(), edges, False), ref), B
+    # the per-bin sums of the arithmetic path (2 (B + 1) slots: bin, correct or not, 0 apart) equal the binary search's
+    g = torch.Generator().manual_seed(1)
+    for B in (1, 2, 7, 15, 98, 1024):
+        edges = bin_edges(n_bins=B)
+        e32 = torch.tensor(edges.tolist(), dtype=torch.float32)
+        c = torch.cat([torch.rand(3000, generator=g), e32, torch.nextafter(e32, torch.tensor(2.0)).clamp(0, 1),
+                       torch.zeros(5), torch.ones(5)])
+        correct = torch.rand(len(c), generator=g) < 0.6
+        fast, slow = _bin_sums(c, correct, edges, uniform=True), _bin_sums(c, correct, edges, uniform=False)
+        for a, b in zip(fast, slow): assert torch.equal(a, b), B
     z, y = _data(n=5001)
     conf, correct = top_label(z.softmax(1), y)
     edges = bin_edges(conf, 15, "quantile")
