@@ -229,28 +229,28 @@ def main(argv=None):
     from tornado.httpclient import AsyncHTTPClient
     AsyncHTTPClient.configure(None, max_clients=64)
     try:
-      if not a.length_only:
-        while len([r for r in store.runs() if r["status"] == "running"]) < 2: time.sleep(0.3)
-        rid = min(r["id"] for r in store.runs())
-        args = {"run": str(rid), "tracks": TRACKS}
-        cold = proc.memory_info().rss
-        loop.run_until_complete(measure(base, args, 1, 3, proc, store.path, rid)) # warm-up: first-use imports are not per session
-        idle = wait_sessions_gone(proc, cold)
-        print(f"server pid {server.pid}; RSS cold {cold / 2**20:.0f} MiB, idle after a warm-up session {idle / 2**20:.0f} MiB; "
-              f"2 runs training; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
-        print(f"{'sessions':>8} {'p50 ms':>8} {'p95 ms':>8} {'n lat':>6} {'updates/s':>10} {'B/update':>9} {'server CPU%':>11} "
-              f"{'RSS/session MiB':>15} {'RSS after close MiB':>19} {'run step':>8}")
-        rows = []
-        for n in a.sessions:
-            before = proc.memory_info().rss
-            m = loop.run_until_complete(measure(base, args, n, a.seconds, proc, store.path, rid))
-            after = wait_sessions_gone(proc, before)
-            lat = m["lat"] * 1000 if m["lat"].size else np.array([np.nan])
-            print(f"{n:>8} {np.percentile(lat, 50):>8.0f} {np.percentile(lat, 95):>8.0f} {m['lat'].size:>6} {m['updates']:>10.2f} "
-                  f"{m['bytes']:>9.0f} {m['cpu']:>11.0f} {(m['rss'] - before) / n / 2**20:>15.1f} {after / 2**20:>19.0f} "
-                  f"{store.run(rid)['step']:>8}", flush=True)
-            rows.append((n, m, after))
-        print(f"RSS after all sessions closed: {proc.memory_info().rss / 2**20:.0f} MiB (idle after warm-up {idle / 2**20:.0f} MiB)")
+        if not a.length_only:
+          while len([r for r in store.runs() if r["status"] == "running"]) < 2: time.sleep(0.3)
+          rid = min(r["id"] for r in store.runs())
+          args = {"run": str(rid), "tracks": TRACKS}
+          cold = proc.memory_info().rss
+          loop.run_until_complete(measure(base, args, 1, 3, proc, store.path, rid)) # warm-up: first-use imports are not per session
+          idle = wait_sessions_gone(proc, cold)
+          print(f"server pid {server.pid}; RSS cold {cold / 2**20:.0f} MiB, idle after a warm-up session {idle / 2**20:.0f} MiB; "
+                f"2 runs training; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+          print(f"{'sessions':>8} {'p50 ms':>8} {'p95 ms':>8} {'n lat':>6} {'updates/s':>10} {'B/update':>9} {'server CPU%':>11} "
+                f"{'RSS/session MiB':>15} {'RSS after close MiB':>19} {'run step':>8}")
+          rows = []
+          for n in a.sessions:
+              before = proc.memory_info().rss
+              m = loop.run_until_complete(measure(base, args, n, a.seconds, proc, store.path, rid))
+              after = wait_sessions_gone(proc, before)
+              lat = m["lat"] * 1000 if m["lat"].size else np.array([np.nan])
+              print(f"{n:>8} {np.percentile(lat, 50):>8.0f} {np.percentile(lat, 95):>8.0f} {m['lat'].size:>6} {m['updates']:>10.2f} "
+                    f"{m['bytes']:>9.0f} {m['cpu']:>11.0f} {(m['rss'] - before) / n / 2**20:>15.1f} {after / 2**20:>19.0f} "
+                    f"{store.run(rid)['step']:>8}", flush=True)
+              rows.append((n, m, after))
+          print(f"RSS after all sessions closed: {proc.memory_info().rss / 2**20:.0f} MiB (idle after warm-up {idle / 2**20:.0f} MiB)")
         # ---- part 2: bytes per update against run length
         for t in trains: stop(t, 30)
         short, long_ = synthetic_run(store, "short-200", 200), synthetic_run(store, "long-20000", 20000)
