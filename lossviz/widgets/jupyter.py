@@ -56,7 +56,7 @@ def _plotly_ready():
     w = _LIB.get("w")
     if w is not None and w.comm is not None and w.source: w.source = ""
 
-# %% ../../nbs/32_widgets.ipynb #b78445d7
+# %% ../../nbs/32_widgets.ipynb #c970fd0b
 _JS = r"""
 const KEY = "__lossvizPlotly";
 // plotly.js kept in the browser's IndexedDB, keyed by the plotly package's version: a page reload (or a later page) gets
@@ -116,7 +116,7 @@ function loadPlotly(model) {
 
 const h = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
 const sig = (c) => JSON.stringify([c.name, c.kind, c.label, c.options, c.low, c.high, c.step, c.log, c.group]);
-const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : Number(v.toPrecision(3)).toString()) : String(v));
+const fmt = (v) => (v === null || v === undefined ? "—" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : Number(v.toPrecision(3)).toString()) : String(v));
 
 function control(c, send) {
   const row = h("div", "lossviz-control"); row.dataset.name = c.name; row.dataset.kind = c.kind; row.title = c.doc || "";
