@@ -301,7 +301,7 @@ class RunTimeline(Explorer):
 
     def __repr__(self): return f"RunTimeline(run {self._run}, compare {list(self.compare)}, {len(self.tracks)} tracks)"
 
-# %% ../../nbs/33b_app_runs.ipynb #07dc60f1
+# %% ../../nbs/33b_app_runs.ipynb #2e2b99b1
 TABLE_COLUMNS = ("id", "name", "status", "setup", "epoch", "step", "train loss", "test acc %", "started")
 # (data, model, loss and device share one "setup" column: twelve columns did not fit a 1000 px window's table)
 
@@ -422,6 +422,8 @@ class RunsPage:
                           sizing_mode="stretch_width", min_width=420)
         self.view = pn.Row(left, right, sizing_mode="stretch_width")
         self._cb = pn.state.add_periodic_callback(self.refresh_table, period=int(table_every * 1000)) if autostart else None
+        if autostart and self.timeline.run_id is not None and st.get("run") != str(self.timeline.run_id):
+            pn.state.onload(self._write_url) # the run picked by default goes into the address too (a link shares it)
 
     def _best_run(self):
         runs = sorted(self.store.runs(), key=lambda r: -r["id"])
@@ -464,7 +466,10 @@ class RunsPage:
             self.timeline.changed()
 
     def _on_select(self, event):
-        if self._updating or not event.new: return
+        if self._updating: return
+        if not event.new: # a click on the shown run's row unselects it: keep showing (and selecting) that run
+            if self.timeline.run_id is not None: self.select(self.timeline.run_id)
+            return
         self.select(self._rows[event.new[0]]["id"])
 
     def select(self, run_id:int):
