@@ -21,7 +21,7 @@ the fixed cost of creating, starting and closing a run (store row, writer and he
     MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 python benchmarks/run_overhead.py
     python benchmarks/run_overhead.py --device cuda --dataset digits --epochs 20
 """
-import argparse, gc, statistics, tempfile, time
+import argparse, gc, os, statistics, tempfile, time
 import torch.nn.functional as F
 from pathlib import Path
 import torch
@@ -114,6 +114,15 @@ def _breakdown(ds, dev, epochs, batch_size, hidden, store):
         net.train()
     rows.append(("per-epoch test evaluation: eval pass + TestMetrics minus a plain one (per step)",
                  (min(_cpu(ev_run, 5) for _ in range(3)) - min(_cpu(ev_plain, 5) for _ in range(3))) / spe))
+    cm = [m for m in r.monitors if m.name == "calibration"]
+    if cm:
+        cm = cm[0]
+        def cal_thread(): getattr(r, "_eval_cache", {}).clear(); r.eval_pass("test"); t0 = time.thread_time_ns(); cm.on_epoch(r, 1); t = time.thread_time_ns() - t0; cm._join(); return t
+        def cal_work(): cm.result(r, r.eval_pass("test"), 1)
+        tt = min(min(cal_thread() for _ in range(5)) for _ in range(3)) / 1e3
+        rows.append(("calibration monitor, training thread: starting its worker (per step)", tt / spe))
+        rows.append(("calibration monitor, its worker thread: ECE/MCE/NLL/Brier, T* fit, table, artifact (per step; beside the loop)",
+                     min(_cpu(cal_work, 5) for _ in range(3)) / spe))
     def fixed():
         rr = Run("mlp", ds, epochs=1, batch_size=batch_size, seed=0, device=dev, store=store, model_params={"hidden": hidden}, monitors=None)
         from lossviz.store import StoreWriter
@@ -123,8 +132,9 @@ def _breakdown(ds, dev, epochs, batch_size, hidden, store):
     rows.append((f"fixed per run: Run(), store row, writer + heartbeat threads, close (over {epochs * spe} steps)", fx / (epochs * spe)))
     print(f"breakdown (CPU time of the training thread, 1 torch thread; a plain step is {base:.1f} us):")
     for k, v in rows: print(f"  {v:7.1f} us/step  {k}")
-    print(f"  {sum(v for _, v in rows):7.1f} us/step  total = {sum(v for _, v in rows) / base * 100:.1f} % of a plain step "
-          f"(the writer thread's own work comes on top: see the CPU-time ratio)")
+    main = sum(v for k, v in rows if "worker thread" not in k)
+    print(f"  {main:7.1f} us/step  total in the training thread = {main / base * 100:.1f} % of a plain step "
+          f"(the calibration worker's and the writer thread's work run beside it: see the CPU-time ratio)")
 
 
 def main(argv=None):
@@ -148,6 +158,7 @@ def main(argv=None):
     # warm-up: allocator, kernels, the store file
     plain(ds, dev, 1, a.batch_size, lr, seed, True, hidden); with_run(ds, dev, 1, a.batch_size, lr, seed, store, hidden)
     if a.breakdown: breakdown(ds, dev, a.epochs, a.batch_size, hidden, store)
+    load0 = " ".join(f"{v:.2f}" for v in os.getloadavg())
     times = {"plain": [], "plain+eval": [], "Run": []}
     cpu = {"plain": [], "plain+eval": [], "Run": []}
     for i in range(a.repeats):
@@ -160,6 +171,7 @@ def main(argv=None):
             times[k].append(time.perf_counter() - t0); cpu[k].append(time.process_time() - c0)
     med = {k: statistics.median(v) for k, v in times.items()}
     steps = r.global_step
+    print(f"load average before / after: {load0} / {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cpus")
     print(f"device {dev}, {a.dataset}, mlp{list(hidden)}, {a.epochs} epochs x {r.steps_per_epoch} steps "
           f"(batch {a.batch_size}), {a.repeats} alternated repeats, torch threads {torch.get_num_threads()}")
     for k, v in med.items(): print(f"  {k:<11} median {v * 1e3:8.1f} ms  ({v / steps * 1e6:6.1f} us/step)")

@@ -93,3 +93,20 @@ def test_zero_norm_embedding_differs_from_pml_on_purpose():
     assert a.item() == pytest.approx(b.item(), rel=1e-9)
     a.backward(); b.backward()
     torch.testing.assert_close(ours.proxies.grad, theirs.proxies.grad, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("alpha,delta", [(32.0, 0.1), (128.0, 0.3)])
+def test_proxy_anchor_both_paths_match_pml(alpha, delta):
+    "float64 takes the unshifted path at both settings; float32 at alpha=128 needs the max-shifted one (e^140 overflows)."
+    e, y = batch(11, n=24, d=6, classes=5)
+    ours = losses.get("proxy_anchor", num_classes=5, dim=6, alpha=alpha, delta=delta).double()
+    theirs = PL.ProxyAnchorLoss(num_classes=5, embedding_size=6, alpha=alpha, margin=delta).double()
+    with torch.no_grad(): theirs.proxies.copy_(ours.proxies)
+    e1 = e.clone().requires_grad_(True); e2 = e.clone().requires_grad_(True)
+    a, b = ours(e1, y), theirs(e2, y)
+    assert a.item() == pytest.approx(b.item(), rel=1e-9)
+    a.backward(); b.backward()
+    torch.testing.assert_close(e1.grad, e2.grad, rtol=1e-6, atol=1e-9)
+    o32 = losses.get("proxy_anchor", num_classes=5, dim=6, alpha=alpha, delta=delta)
+    with torch.no_grad(): o32.proxies.copy_(ours.proxies.float())
+    assert o32(e.float(), y).item() == pytest.approx(b.item(), rel=1e-5)
