@@ -61,3 +61,17 @@ def test_options_and_bad_input():
     with pytest.raises(ValueError, match="n_bins"): CalibrationMonitor(n_bins=0)
     with pytest.raises(ValueError, match="split"): CalibrationMonitor(split="val")
     assert CalibrationMonitor(every=None).split == "test"
+
+
+def test_worker_thread_logs_every_epoch_and_raises_its_errors(tmp_path):
+    "In one process the measurement runs beside the loop: all epochs logged before the run ends; a failure fails the run."
+    r = Run("mlp", "blobs", epochs=3, store=tmp_path / "a.sqlite", monitors=[CalibrationMonitor(background=True)]).run_sync()
+    assert r.status == "finished" and len(r.scalars()["calibration/ece"][1]) == 3
+    fg = Run("mlp", "blobs", epochs=3, store=tmp_path / "b.sqlite", monitors=[CalibrationMonitor(background=False)]).run_sync()
+    assert fg.scalars()["calibration/ece"][1] == pytest.approx(r.scalars()["calibration/ece"][1], abs=1e-12)  # same numbers
+
+    class Broken(CalibrationMonitor):
+        def measure(self, run, ep): raise RuntimeError("measurement broke")
+    b = Run("mlp", "blobs", epochs=2, store=tmp_path / "c.sqlite", monitors=[Broken()])
+    with pytest.raises(RuntimeError, match="measurement broke"): b.run_sync()
+    assert b.status == "failed" and "measurement broke" in b.error.args[0]
