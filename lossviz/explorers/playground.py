@@ -253,7 +253,7 @@ class Trainer:
         th = self._thread
         if wait and th is not None and th is not threading.current_thread(): th.join(timeout=10)
 
-# %% ../../nbs/31p_explorers_playground.ipynb #64b7c93f
+# %% ../../nbs/31p_explorers_playground.ipynb #11fb68f9
 _RESET = ("dataset", "classes", "noise", "hidden", "activation", "seed")
 
 class Playground(Explorer):
@@ -282,6 +282,7 @@ class Playground(Explorer):
         self.values = {n: L.spec(n).defaults() for n in self.param.loss.objects} # each loss's hyperparameters
         self.draw_class = 0
         self.trainer, self._custom, self._err, self._tmpl = None, None, "", None
+        self._cost, self._last = 0.0, 0.0 # seconds a figure takes (moving average); when the last update was taken
         self._build()
 
     # ---- state
@@ -408,6 +409,9 @@ class Playground(Explorer):
         t = self.trainer
         err, self._err = self._err != t.error, t.error
         if t.version == self._shown: return err
+        now = time.perf_counter()
+        if t.running and now - self._last < 2 * self._cost: return err # a busy machine: leave the front end's thread time for clicks
+        self._last = now
         self._take(t.snapshot)
         self.updates += 1
         self.figure_version += 1 # the regions change as a whole: the figure is redrawn
@@ -461,6 +465,11 @@ class Playground(Explorer):
 
     def figure(self):
         "The decision regions with the points, and the loss curves with the changes marked (`plots.playground.playground_figure`)."
+        t0 = time.perf_counter()
+        try: return self._figure()
+        finally: self._cost = 0.7 * self._cost + 0.3 * (time.perf_counter() - t0) # seconds per figure (moving average)
+
+    def _figure(self):
         t, s = self.trainer, self.snap
         curves = {k: d.display()[:2] for k, d in self._curves.items() if d.n}
         what = f"{self.dataset} · MLP {self.hidden} {self.activation} · {self.loss} · {self.optimizer} lr {self.lr:.3g}"
