@@ -284,7 +284,7 @@ def nll(probs:torch.Tensor, # [N, C] probabilities, or logits with `from_logits=
     if from_logits: return float(-torch.log_softmax(probs, 1).gather(1, labels[:, None])[:, 0].double().mean())
     return float(-probs.gather(1, labels[:, None])[:, 0].double().log().mean())
 
-# %% ../nbs/16_calibration.ipynb #98268b10
+# %% ../nbs/16_calibration.ipynb #3cc40d93
 _TEMP_ROWS = 1 << 16  # rows per block of a full evaluation ([rows, C] float64 temporaries stay a few MB)
 _TEMP_WARM = 1 << 15  # rows of the strided subsample whose optimum starts the full-data Newton steps
 
@@ -371,19 +371,22 @@ def fit_temperature(logits:torch.Tensor, # [N, C] held-out logits (not probabili
                     tol:float=1e-10, # stop when a step (or the error predicted after it) in log T is below this
                     max_iter:int=100, # Newton/bisection steps at most
                     reduce=None, # DDP: a function summing a tensor over the ranks (e.g. `run.all_reduce`); each rank passes its shard
+                    init:float|None=None, # a starting temperature (e.g. the last epoch's T*; None: 1, or a subsample's optimum for large inputs)
+                    check:bool=True, # validate logits and labels (host syncs); off only for input already checked
                    ) -> float:
     "The NLL-optimal temperature T* (logits / T*), by safeguarded Newton on the convex problem in 1/T."
-    _check_logits(logits, labels)
+    if check: _check_logits(logits, labels)
     check_range(t_min, "t_min", 0, None, low_open=True); check_range(t_max, "t_max", t_min, None, low_open=True)
+    if init is not None: check_range(init, "init", 0, None, low_open=True)
     z, zmax, dy = _temp_prep(logits, labels)
     spread = (zmax - z.amin(1).to(torch.float64)).sum()  # 0 exactly when no row's logits vary
     if reduce is not None: spread = reduce(spread)
     if float(spread) == 0.0: return 1.0  # constant logits: the NLL is log C for every T
     slo, shi = math.log(1.0 / t_max), math.log(1.0 / t_min)  # bracket on s = log(beta)
-    s = min(max(0.0, slo), shi)
+    s = min(max(0.0 if init is None else -math.log(float(init)), slo), shi)
     n = z.shape[0]
     n_all = n if reduce is None else int(reduce(torch.tensor([float(n)], dtype=torch.float64, device=z.device)).item())
-    if n_all > 4 * _TEMP_WARM:
+    if n_all > 4 * _TEMP_WARM and init is None:
         # warm start: the optimum of a strided subsample (every rank the same share), then Newton on all the samples
         # (from there two or three evaluations of all the samples reach the tolerance)
         every = (n_all + _TEMP_WARM - 1) // _TEMP_WARM

@@ -299,6 +299,16 @@ def test_fit_temperature_needs_few_passes_over_all_the_samples(monkeypatch):
     assert T == pytest.approx(_coarse_then_fine(z, y), abs=1e-3)
 
 
+def test_fit_temperature_init_and_check():
+    "init= (e.g. the last epoch's T*) starts Newton there: the same optimum, fewer steps from nearby; check=False skips validation."
+    z, y = _data(n=3000, scale=2.5, dtype=torch.float64)
+    T = fit_temperature(z, y)
+    for init in (0.05, T * 1.01, 50.0):
+        assert fit_temperature(z, y, init=init) == pytest.approx(T, rel=1e-9)
+    assert fit_temperature(z, y, init=T * 1.01, check=False) == pytest.approx(T, rel=1e-9)
+    with pytest.raises(ValueError, match="init"): fit_temperature(z, y, init=0.0)
+
+
 def test_fit_temperature_limits():
     g = torch.Generator().manual_seed(3)
     y = torch.randint(0, 4, (300,), generator=g)
