@@ -87,7 +87,7 @@ def main():
             for r in range(a.repeats):
                 before = page.evaluate("() => window.__lossvizLastDraw || 0")
                 t0 = page.evaluate(SLIDER_JS, [k, 11 + r])
-                wait_until(lambda: page.evaluate("() => window.__lossvizLastDraw || 0") > max(before, t0), 30, 0.005, "the redraw")
+                wait_until(lambda: page.evaluate("() => window.__lossvizLastDraw || 0") > max(before, t0), 120, 0.005, "the redraw")
                 lat.append(page.evaluate("() => window.__lossvizLastDraw") - t0)
                 time.sleep(0.2)
             res["slider"] = statistics.median(lat) / 1000
@@ -98,10 +98,15 @@ def main():
             page.reload(); page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
             wait_until(lambda: page.evaluate(CONNECTED_JS), 120, 0.02, "the kernel connected again")
             t0 = time.perf_counter()
-            for k in range(1, len(cells)):
-                page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.scrollIntoView()", k)
-                wait_until(lambda: page.evaluate(ANY_PLOT_JS, k), 120, 0.02, f"cell {k} after the reload")
-            res["reload"] = time.perf_counter() - t0
+            try:
+                for k in range(1, len(cells)):
+                    page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.scrollIntoView()", k)
+                    wait_until(lambda: page.evaluate(ANY_PLOT_JS, k), 120, 0.02, f"cell {k} after the reload")
+                res["reload"] = time.perf_counter() - t0
+            except AssertionError as e: # report what the cell shows instead, and go on to the other numbers
+                res["reload"] = float("nan")
+                res["reload_problem"] = f"{e}: " + page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.innerText.slice(0, 200)", k)
+                page.screenshot(path=str(ROOT / "screenshots" / "bench-reload-problem.png"))
             res["plotly_reload"] = page.evaluate("() => globalThis.__lossvizPlotlyLoad || null")
             b.close()
     finally: lab.stop()
@@ -112,6 +117,7 @@ def main():
         print(f"{n + ' time to visible':40s} {res[n]:10.2f} s   {TODAY.get(n.split()[0], '')}")
     print(f"{'slider move to updated figure':40s} {1000 * res['slider']:9.0f} ms   {TODAY['slider']}")
     print(f"{'page reload: every figure back':40s} {res['reload']:10.2f} s   (blank: 'Failed to initialize model'; {len(cells) - 1} figures, from the kernel connected)")
+    if "reload_problem" in res: print("page reload problem:", res["reload_problem"])
     print(f"plotly.js in the page: first load {res['plotly']}, after the reload {res['plotly_reload']}")
     for n in CANDIDATES:
         if n in res: print(f"{'candidate: ' + n:40s} {res[n]:10.2f} s   (first display, same page)")

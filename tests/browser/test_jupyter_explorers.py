@@ -92,8 +92,6 @@ def test_every_explorer_renders_without_errors_then_survives_a_reload(lab, tab):
     assert _errors(tab) == [], _errors(tab)
 
 
-@pytest.mark.xfail(strict=False, reason="known defect (issue 8, open): CalibrationExplorer's four-series example has colliding "
-                   "subplot titles at 800 px; the layouts of the newest explorers are still being fixed")
 @pytest.mark.parametrize("width", [800, 1200, 1600])
 def test_figures_follow_the_width_and_nothing_overlaps(lab, tab, width):
     page = tab.page
