@@ -99,7 +99,7 @@ def main():
             wait_until(lambda: page.evaluate(CONNECTED_JS), 120, 0.02, "the kernel connected again")
             t0 = time.perf_counter()
             try:
-                for k in range(1, len(cells)):
+                for k in range(1, len(names) + 2): # the cells that were run (the last one never is)
                     page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.scrollIntoView()", k)
                     wait_until(lambda: page.evaluate(ANY_PLOT_JS, k), 120, 0.02, f"cell {k} after the reload")
                 res["reload"] = time.perf_counter() - t0
@@ -116,7 +116,7 @@ def main():
     for n in ("LossExplorer", "GPWExplorer", "RunMonitor", "LossExplorer (again)"):
         print(f"{n + ' time to visible':40s} {res[n]:10.2f} s   {TODAY.get(n.split()[0], '')}")
     print(f"{'slider move to updated figure':40s} {1000 * res['slider']:9.0f} ms   {TODAY['slider']}")
-    print(f"{'page reload: every figure back':40s} {res['reload']:10.2f} s   (blank: 'Failed to initialize model'; {len(cells) - 1} figures, from the kernel connected)")
+    print(f"{'page reload: every figure back':40s} {res['reload']:10.2f} s   (blank: 'Failed to initialize model'; {len(names) + 1} figures, from the kernel connected)")
     if "reload_problem" in res: print("page reload problem:", res["reload_problem"])
     print(f"plotly.js in the page: first load {res['plotly']}, after the reload {res['plotly_reload']}")
     for n in CANDIDATES:
