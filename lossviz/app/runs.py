@@ -301,7 +301,7 @@ class RunTimeline(Explorer):
 
     def __repr__(self): return f"RunTimeline(run {self._run}, compare {list(self.compare)}, {len(self.tracks)} tracks)"
 
-# %% ../../nbs/33b_app_runs.ipynb #2e2b99b1
+# %% ../../nbs/33b_app_runs.ipynb #5755bbc9
 TABLE_COLUMNS = ("id", "name", "status", "setup", "epoch", "step", "train loss", "test acc %", "started")
 # (data, model, loss and device share one "setup" column: twelve columns did not fit a 1000 px window's table)
 
@@ -449,7 +449,9 @@ class RunsPage:
         import pandas as pd
         if self.pending is not None: self.check_pending()
         h = self.timeline.figure_height()
-        if getattr(self, "view_tl", None) is not None and self.view_tl.pane.height != h: self.view_tl.pane.height = h
+        if getattr(self, "view_tl", None) is not None and self.view_tl.pane.height != h:
+            # the figure was drawn into the old height when the tracks appeared: redraw it into the new one (else it stays squashed)
+            self.view_tl.pane.height = h; self.timeline.figure_version += 1; self.timeline.changed()
         rows = runs_rows(shared_runs(self.store) if self._shared else self.store.runs())
         if rows == self._rows: return
         self._rows = rows
