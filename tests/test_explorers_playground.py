@@ -200,7 +200,8 @@ def test_both_front_ends_forward_clicks_and_buttons():
     jv.plot._on_browser_msg(None, {"type": "click", "x": None, "y": 0, "trace": 0}, [])
     assert jv.error.startswith("ValueError: x:")
     # both views show the two points
-    assert jv.plot.figure["data"][1]["x"] == [0.5, -0.5] and list(pv.pane.object.data[1].x) == [0.5, -0.5]
+    from lossviz.plots.style import json_safe
+    assert json_safe(jv.plot.figure["data"][1]["x"]) == [0.5, -0.5] and json_safe(pv.pane.object.to_plotly_json()["data"][1]["x"]) == [0.5, -0.5]
     pv.controls["draw_class"].value = "class 1"
     assert jv.controls["draw_class"].value == "class 1"
     pg.close()
