@@ -10,7 +10,7 @@ MAX_UPLOAD = 1_000_000 # bytes of CSV a visitor may upload
 # %% auto #0
 __all__ = ['MAX_UPLOAD', 'page']
 
-# %% ../../nbs/33p_app_playground.ipynb #d6b43872
+# %% ../../nbs/33p_app_playground.ipynb #b1f01572
 def page(ctx):
     "The Playground page: a small MLP trained live on 2-D points (pick, draw or upload them), with a CSV file picker."
     import panel as pn
@@ -24,7 +24,7 @@ def page(ctx):
         except ValueError as e: ctx.notes.append(f"ignored URL state: {e}") if hasattr(ctx, "notes") else None
     _sync_explorer_url(ex, ctx)
     view = explorer_view(ex)
-    upload = pn.widgets.FileInput(accept=".csv,.txt", multiple=False, width=260, name="upload points")
+    upload = pn.widgets.FileInput(accept=".csv,.txt", multiple=False, width=260, label="upload points")
     msg = pn.pane.HTML('<span style="font-size:13px;color:#555">Your own points: a CSV with columns x1, x2, label '
                        '(the dataset becomes <i>custom</i>). Or pick <i>custom</i>, a draw class, and click the plot.</span>',
                        sizing_mode="stretch_width", margin=(8, 10))
