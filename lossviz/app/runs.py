@@ -78,7 +78,7 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
     for a in fig.layout.annotations: a.font.size = 12; a.x = 0; a.xanchor = "left"
     return fig
 
-# %% ../../nbs/33b_app_runs.ipynb #fb74372f
+# %% ../../nbs/33b_app_runs.ipynb #adf8ff7a
 STATUS_COLORS = {"created": "#6c757d", "running": "#198754", "paused": "#d39e00", "finished": "#0d6efd",
                  "stopped": "#495057", "failed": "#dc3545", "diverged": "#b02a37", "interrupted": "#fd7e14"}
 
@@ -252,8 +252,10 @@ class RunTimeline(Explorer):
         return timeline_figure(series, list(self.tracks), runs, log=self.log, row_height=self.row_height)
 
     def figure_height(self) -> int:
-        "The figure's height in pixels for the tracks shown."
-        return 70 + self.row_height * max(1, len(self.tracks))
+        "The figure's height in pixels for the tracks shown (before a new run logged anything: the default tracks' height)."
+        # so the pane need not grow under an already drawn figure, which the browser did not re-fit (it stayed squashed)
+        n = len(self.tracks) or (len(DEFAULT_TRACKS) if self._auto else 1)
+        return 70 + self.row_height * n
 
     def _apply(self, **values):
         if "tracks" in values: self._auto = False
