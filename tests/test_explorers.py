@@ -100,6 +100,15 @@ def test_figures_are_strict_json_at_defaults_and_edges(explorer):
         json.dumps(figure_json(ex.figure()), allow_nan=False)
 
 
+def test_edges_and_defaults_can_follow_each_other(explorer):
+    "What the notebook cell of the browser test does: the defaults, an edge, the defaults again, in any order."
+    defaults = {c.name: c.value for c in type(explorer).example().controls()}
+    for edge in type(explorer).edge_cases():
+        explorer.set(**defaults); explorer.set(**edge)
+    explorer.set(**defaults)
+    assert {c.name: c.value for c in explorer.controls()} == defaults
+
+
 def test_bad_values_are_refused_and_nothing_changes(explorer):
     before = [(c.name, c.value) for c in explorer.controls()]
     with pytest.raises(ValueError): explorer.set(not_a_control=1)

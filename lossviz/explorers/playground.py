@@ -319,6 +319,11 @@ class Playground(Explorer):
         self.events.append((self.trainer.step, text))
 
     def _apply(self, **values):
+        draw = values.pop("draw_class", None) # checked against the class names the other values give
+        self._apply_state(**values)
+        if draw is not None: self.set_extra("draw_class", draw)
+
+    def _apply_state(self, **values):
         old = {k: getattr(self, k) for k in self.param if k != "name"}
         old_hp = {k: v for k, v in self.values[self.loss].items()}
         super()._apply(**values)
