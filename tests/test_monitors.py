@@ -126,7 +126,7 @@ def test_registry_and_resolution(store_path):
     register_monitor("seven", Seven)
     assert "seven" in monitor_names()
     ms = resolve_monitors(["default", "seven"], every=3)
-    assert [m.name for m in ms] == ["train", "test", "lr", "grad_norm", "throughput", "calibration", "seven"] and ms[-1].every == 3
+    assert [m.name for m in ms] == ["train", "test", "lr", "grad_norm", "throughput", "seven"] and ms[-1].every == 3
     run = Run("mlp", "digits", epochs=1, store=store_path, monitors=["seven"], every=4).run_sync()
     c = run.scalars()
     assert set(c) == {"seven"} and list(c["seven"][0]) == list(range(4, run.global_step + 1, 4))

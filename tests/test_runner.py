@@ -44,7 +44,7 @@ def test_a_request_chooses_its_monitors_by_registered_name(store):
     rid = L.run_of(req, timeout=90)
     wait(lambda: store.run(rid)["status"] in ("finished", "failed"), "the run to end", 120)
     assert store.run(rid)["status"] == "finished" and store.artifacts(rid, "class_means")
-    assert any(k.startswith("calibration/") for k in store.keys(rid)) # "default" still brings its monitors
+    assert any(k.startswith("test/") for k in store.keys(rid)) # "default" still brings its monitors
 
 def test_crash_sigkill_and_divergence_stay_in_their_processes(store):
     L = Launcher(store, Limits(max_runs=3))

@@ -110,7 +110,7 @@ def serve(address:str="127.0.0.1", # interface to listen on (127.0.0.1: this mac
     if default_run and not [r for r in store.runs() if r["status"] in ACTIVE_STATUSES]:
         launcher.start({"data": "digits", "model": "mlp", "loss": "cross_entropy", "epochs": min(300, int(max_epochs)),
                         "lr": 0.01, "name": "default-digits-mlp",
-                        "monitors": ["default", "collapse", "landscape"]}) # every view has something to show
+                        "monitors": ["default", "calibration", "collapse", "landscape"]}) # every view has something to show
     if token is not None: kw["auth_provider"] = token_auth(token)
     server = pn.serve(routes(store, launcher), address=address, port=int(port), show=False, title="lossviz",
                       websocket_origin=origins, threaded=False, start=False, **kw)

@@ -24,7 +24,7 @@ class CalibrationMonitor(Monitor):
                  temperature:bool=True, # also fit T* (and the ECE at T*)
                  artifact:bool=True, # store the reliability table every epoch
                  max_logits:int=200_000, # also store the pass's logits and labels when N * C is at most this (0: never)
-                 background:bool=True, # measure in a worker thread, off the training thread (one process only)
+                 background:bool=False, # measure in a worker thread beside the loop (one process only); off by default: it costs the loop more (GIL)
                 ):
         super().__init__(every)
         self.split = check_choice(split, "split", ("train", "test"))

@@ -218,7 +218,7 @@ class Throughput(Monitor):
 # %% ../../nbs/23_monitors_core.ipynb #9165f698
 _MONITORS: dict[str, Callable[..., Monitor]] = {} # names registered at run time (user monitors)
 BASE_DEFAULT = ("train", "test", "lr", "grad_norm", "throughput") # every loss kind
-DEFAULT = BASE_DEFAULT + ("calibration",) # classification losses: calibration reads the test pass TestMetrics already made
+DEFAULT = BASE_DEFAULT # classification losses; calibration, collapse and landscape are opt-in (each costs more than the 3 % a default may: nbs/24_train)
 PAIR_DEFAULT = BASE_DEFAULT + ("gpw", "retrieval") # pair and proxy losses: pair weights and retrieval metrics too
 
 def default_monitors(kind:str="classification", # the loss's kind: "classification", "pair" or "proxy"
