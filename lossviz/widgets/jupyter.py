@@ -377,12 +377,20 @@ class Poller:
                 except Exception: traceback.print_exc()
             return False
 
+    def _rest(self, t0:float) -> float:
+        "Seconds to wait after a call that began at `t0`: calls start every `interval` s, with a gap of at least a fifth of it."
+        return max(0.2 * self.interval, self.interval - (time.monotonic() - t0))
+
     async def _run_async(self):
-        while self._tick(): await asyncio.sleep(self.interval)
+        while True:
+            t0 = time.monotonic()
+            if not self._tick(): break
+            await asyncio.sleep(self._rest(t0))
 
     def _run_thread(self):
-        while self._tick():
-            if self._halt.wait(self.interval): break
+        while True:
+            t0 = time.monotonic()
+            if not self._tick() or self._halt.wait(self._rest(t0)): break
 
     def start(self) -> "Poller":
         "Start polling (a no-op if already running); returns `self`."
