@@ -47,10 +47,9 @@ def test_playground_page_trains_live_pauses_and_takes_clicks(served, tab):
     wait_until(lambda: page.evaluate(TRACE_POINTS_JS, 1) == 0, 60, what="an empty custom set")
     drag = page.locator(".js-plotly-plot .nsewdrag").first
     box = drag.bounding_box()
-    for fx, fy in ((0.3, 0.3), (0.7, 0.6)):
+    for n, (fx, fy) in enumerate(((0.3, 0.3), (0.7, 0.6)), 1): # each click once the last one's point is drawn
         page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-        page.wait_for_timeout(400)
-    wait_until(lambda: page.evaluate(TRACE_POINTS_JS, 1) == 2, 60, what="two drawn points")
+        wait_until(lambda: page.evaluate(TRACE_POINTS_JS, 1) == n, 60, what=f"drawn point {n}")
     page.set_viewport_size({"width": 1000, "height": 1000}); page.wait_for_timeout(1500)
     tab.shot("playground-drawn-1000")
     assert tab.errors() == [], tab.errors()
