@@ -94,7 +94,7 @@ def test_config_is_complete(digits, store):
     assert cfg["optimizer"] == {"name": "adamw", "lr": 2e-3, "momentum": None, "weight_decay": 0.01}
     assert cfg["epochs"] == 1 and cfg["batch_size"] == 32 and cfg["seed"] == 7 and cfg["device"] == "cpu"
     assert {"lossviz", "torch", "python", "numpy"} <= set(cfg["versions"]) and r["versions"]["torch"] == torch.__version__
-    assert [m["name"] for m in cfg["monitors"]] == ["train", "test", "lr", "grad_norm", "throughput", "calibration"]
+    assert [m["name"] for m in cfg["monitors"]] == ["train", "test", "lr", "grad_norm", "throughput"]
     assert r["started"] <= r["ended"] and r["step"] == math.ceil(len(digits.x_train) / 32)
     assert run.loss_fn.hparams["gamma"] == 3.0
 

@@ -194,7 +194,9 @@ async function render({ model, el }) {
   catch (e) { div.textContent = "lossviz: could not load plotly.js (" + e + ")"; div.classList.add("lossviz-plot-error"); return; }
   let chain = Promise.resolve();
   const run = (f) => { chain = chain.then(f).catch((e) => console.warn("lossviz plot:", e)); return chain; };
-  const config = { responsive: true, displaylogo: false };
+  // resizes come from the ResizeObserver below, in the same chain as every draw: plotly's own window-resize handler
+  // (responsive) could fire between the steps of a Plotly.react and read a half-built layout (_redrawFromAutoMarginCount)
+  const config = { responsive: false, displaylogo: false };
   const mark = () => { div.dataset.renders = String(+div.dataset.renders + 1); globalThis.__lossvizLastDraw = performance.now(); };
   // narrow plots: a legend on the right takes a third of the width and squeezes the panels into each other; below
   // NARROW px (or the figure's layout.meta.narrow) it goes under the panels, one row that wraps
@@ -239,7 +241,7 @@ async function render({ model, el }) {
     if (w > 0 && Math.abs(w - width) > 1) {
       width = w;
       if (isNarrow(model.get("figure") || {}) !== narrow) draw(); // the legend moves: a whole redraw
-      else run(() => Plotly.Plots.resize(div));
+      else run(() => { if (div._fullLayout) return Plotly.Plots.resize(div); }); // not drawn yet: its first draw fits
     }
   });
   ro.observe(div);
