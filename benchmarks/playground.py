@@ -6,7 +6,7 @@ Goal (issue 13): at least 10 updates of the decision regions and loss curve per 
 An *update* is a poll that found a new training snapshot and redrew the figure in the front end's Python side. Measured
 three ways, each for --seconds while the trainer's thread trains at --speed steps/s:
   model   — `poll()` + `figure()` + `figure_json` every 0.1 s (what any front end does per tick);
-  jupyter — a real `JupyterView` with its own polling thread (interval 0.1 s): figure states sent to the widget;
+  jupyter — a real `JupyterView` with its own polling thread (the explorer's interval, 0.08 s): figure states sent to the widget;
   panel   — a `PanelView`, its `_tick` called every 0.1 s (the periodic callback's body; no server).
 Also: the bytes of one figure update, and the training steps per second the thread achieved.
 Peer: the same live loop written without lossviz — scikit-learn's MLPClassifier (same widths and activation, Adam,
@@ -28,7 +28,7 @@ def _model_rate(seconds, speed):
     n, t0, nbytes, build = 0, time.perf_counter(), [], []
     next_t = t0
     while time.perf_counter() - t0 < seconds:
-        next_t += 0.1
+        next_t += Playground.interval
         if pg.poll():
             a = time.perf_counter(); js = json.dumps(figure_json(pg.figure())); build.append(time.perf_counter() - a)
             nbytes.append(len(js)); n += 1
@@ -63,7 +63,7 @@ def _panel_rate(seconds, speed):
     pg.act("start")
     t0 = time.perf_counter(); next_t = t0
     while time.perf_counter() - t0 < seconds:
-        next_t += 0.1
+        next_t += Playground.interval
         pv._tick()
         time.sleep(max(0.0, next_t - time.perf_counter()))
     el = time.perf_counter() - t0

@@ -273,7 +273,7 @@ class Playground(Explorer):
     seed = param.Integer(0, bounds=(0, None), precedence=-1, doc="seed of the points, the initial weights and the batches")
     height = param.Integer(470, bounds=(100, 3000), precedence=-1, doc="Figure height in pixels.")
 
-    live, interval = True, 0.1
+    live, interval = True, 0.08 # 12.5 polls per second: at least 10 updates per second while it trains
     clickable = True
     log_controls = ("lr",)
 
