@@ -11,7 +11,7 @@ import param
 from ..core import HParam
 
 # %% auto #0
-__all__ = ['KINDS', 'Control', 'control_from_param', 'Explorer', 'Decimator']
+__all__ = ['KINDS', 'Control', 'control_from_param', 'Explorer', 'Decimator', 'one_torch_thread']
 
 # %% ../../nbs/31_explorers.ipynb #cfab82d8
 KINDS = ("select", "multi", "bool", "int", "float", "number")
@@ -285,3 +285,14 @@ class Decimator:
         return self._raw()
 
     def __repr__(self): return f"Decimator({self.n} raw, {self._shown()} shown, bucket {self.bucket}, epoch {self.epoch})"
+
+# %% ../../nbs/31_explorers.ipynb #0e7a1c3b
+class one_torch_thread:
+    "Run torch on one intra-op thread inside the block (tiny tensors: on a busy machine, waiting for a second OpenMP thread costs 10-100x the work); the caller's setting is restored."
+    def __enter__(self):
+        import torch
+        self.n = torch.get_num_threads()
+        if self.n != 1: torch.set_num_threads(1)
+    def __exit__(self, *exc):
+        import torch
+        if self.n != 1: torch.set_num_threads(self.n)

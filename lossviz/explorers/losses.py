@@ -6,7 +6,7 @@
 from __future__ import annotations
 import param
 import lossviz.losses as L
-from .base import Explorer, Control
+from .base import Explorer, Control, one_torch_thread
 from ..gpw.logits import weight_curve, simplex_map
 from ..plots.losses import loss_explorer_figure
 
@@ -15,16 +15,6 @@ __all__ = ['DEFAULT_LOSSES', 'LossExplorer']
 
 # %% ../../nbs/31a_explorers_losses.ipynb #10f660f5
 DEFAULT_LOSSES = ("cross_entropy", "focal", "gce", "mae")
-
-class _one_thread:
-    "Run torch on one intra-op thread inside the block: the explorer's tensors are tiny, and on a busy machine waiting for a second thread costs 10-100x the work."
-    def __enter__(self):
-        import torch
-        self.n = torch.get_num_threads()
-        if self.n != 1: torch.set_num_threads(1)
-    def __exit__(self, *exc):
-        import torch
-        if self.n != 1: torch.set_num_threads(self.n)
 
 def _fmt(v): return f"{v:.3g}" if isinstance(v, float) else str(v)
 
@@ -95,7 +85,7 @@ class LossExplorer(Explorer):
         "A `WeightCurve` per picked loss (cached per loss, hyperparameters and axis settings)."
         ax = (self.x, self.num_classes, self.points, self.spread)
         out = []
-        with _one_thread():
+        with one_torch_thread():
             for n in self.losses:
                 k = (self._key(n), ax)
                 if k not in self._curves: self._curves[k] = weight_curve(self.loss(n), self.x, self.num_classes, self.points, spread=self.spread)
@@ -109,7 +99,7 @@ class LossExplorer(Explorer):
         if n is None: return None
         k = (self._key(n), self.target, self.resolution)
         if k not in self._simplex:
-            with _one_thread(): self._simplex = {k: simplex_map(self.loss(n), self.target, self.resolution)}
+            with one_torch_thread(): self._simplex = {k: simplex_map(self.loss(n), self.target, self.resolution)}
         return self._simplex[k]
 
     def figure(self):

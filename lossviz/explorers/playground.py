@@ -10,7 +10,7 @@ import numpy as np
 import param
 import torch
 from .. import losses as L
-from .base import Explorer, Control, Decimator
+from .base import Explorer, Control, Decimator, one_torch_thread
 import plotly.graph_objects as go
 from ..plots.playground import playground_figure, region_z, CLASS_COLORS
 from ..plots.style import esc
@@ -96,14 +96,6 @@ def _is_number(s) -> bool:
     except (TypeError, ValueError): return False
 
 # %% ../../nbs/31p_explorers_playground.ipynb #b68fe08b
-class _OneThread:
-    "One intra-op torch thread while a tiny model trains: with more, OpenMP workers spin and a busy machine steps ~10x slower; the caller's setting is restored."
-    def __enter__(self):
-        self.n = torch.get_num_threads()
-        if self.n != 1: torch.set_num_threads(1)
-    def __exit__(self, *exc):
-        if self.n != 1: torch.set_num_threads(self.n)
-
 class Trainer:
     "A small MLP on 2-D points, trained step by step in a background thread; snapshots of its state for the view."
     CHUNK = 0.05 # seconds of training per published snapshot (at most)
@@ -180,7 +172,7 @@ class Trainer:
     # ---- training
     def train_steps(self, n:int=1) -> float:
         "`n` optimizer steps now, in this thread (holding the lock); the last batch loss."
-        with self.lock, _OneThread():
+        with self.lock, one_torch_thread():
             v = float("nan")
             for _ in range(int(n)): v = self._step()
             self._evaluate()
@@ -216,7 +208,7 @@ class Trainer:
             self._halt.set()
 
     def _loop(self):
-        torch.set_num_threads(1) # this thread's OpenMP setting (see `_OneThread`)
+        torch.set_num_threads(1) # this thread's OpenMP setting (see `one_torch_thread`)
         while not self._halt.is_set():
             t0 = time.perf_counter()
             try:
