@@ -287,5 +287,9 @@ def weight_curves(losses:list, # names (with default hyperparameters), or (label
         for probe, store in ((ip, out.pos), (ineg, out.neg)):
             def f(v, probe=probe):
                 return fn(S0.index_put((torch.tensor(probe[0]), torch.tensor(probe[1])), v), y)
-            store[label] = torch.func.vmap(torch.func.grad(f))(s)
+            v = s.detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                total = torch.func.vmap(f)(v).sum() # independent episodes: d(total)/dv[g] is episode g's dL/dS
+                g = torch.autograd.grad(total, v, allow_unused=True)[0] if total.requires_grad else None
+            store[label] = torch.zeros_like(s) if g is None else g
     return out
