@@ -11,7 +11,8 @@ import param
 from ..core import HParam
 
 # %% auto #0
-__all__ = ['KINDS', 'Control', 'control_from_param', 'Explorer', 'Decimator', 'one_torch_thread']
+__all__ = ['KINDS', 'Control', 'control_from_param', 'Explorer', 'loss_hparam_controls', 'set_loss_hparam', 'Decimator',
+           'one_torch_thread']
 
 # %% ../../nbs/31_explorers.ipynb #cfab82d8
 KINDS = ("select", "multi", "bool", "int", "float", "number")
@@ -206,6 +207,28 @@ class Explorer(param.Parameterized):
     def __repr__(self):
         vals = ", ".join(f"{c.name}={c.value!r}" for c in self.controls()[:6])
         return f"{type(self).__name__}({vals})"
+
+# %% ../../nbs/31_explorers.ipynb #cd8e9282
+def loss_hparam_controls(values:dict, # loss name -> {hparam: current value}
+                         losses, # the loss names whose hyperparameters are shown, in order
+                        ) -> list:
+    "A `Control` per hyperparameter of each of `losses`, named '<loss>.<hparam>' and grouped under the loss."
+    import lossviz.losses as L
+    return [Control.from_hparam(f"{n}.{k}", hp, values[n][k], group=n) for n in losses for k, hp in L.spec(n).hparams.items()]
+
+def set_loss_hparam(values:dict, # loss name -> {hparam: current value}; updated in place
+                    name:str, # '<loss>.<hparam>'
+                    value, # the new value (checked against the registry's `HParam`)
+                    kind:str="", # the kind of loss in the error message, e.g. "classification"
+                   ) -> tuple[str, str]:
+    "Validate '<loss>.<hparam>' = `value` and store it in `values`; returns (loss, hparam)."
+    import lossviz.losses as L
+    loss, _, k = name.partition(".")
+    if loss not in values: raise ValueError(f"{name}: unknown {kind + ' ' if kind else ''}loss {loss!r}")
+    hps = L.spec(loss).hparams
+    if k not in hps: raise ValueError(f"{name}: {loss} takes {', '.join(hps) or 'no hyperparameters'}; got {k!r}")
+    values[loss][k] = hps[k].validate(value, name)
+    return loss, k
 
 # %% ../../nbs/31_explorers.ipynb #88344930
 def _minmax(x:np.ndarray, y:np.ndarray, b:int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import param
 import torch
 import lossviz.losses as L
-from .base import Explorer, Control
+from .base import Explorer, loss_hparam_controls, set_loss_hparam
 from ..losses.pairs import MS_PRESETS
 from ..gpw.pairs import similarity_weights, synthetic_batch, weight_curves, wdfs_stats, WDFS, PairWeights
 from ..plots.gpw import gpw_figure
@@ -74,16 +74,11 @@ class GPWExplorer(Explorer):
     # ---- controls
     def extra_controls(self) -> list:
         "The current loss's hyperparameters, named '<loss>.<hparam>', grouped under the loss."
-        return [Control.from_hparam(f"{self.loss}.{k}", hp, self.values[self.loss][k], group=self.loss)
-                for k, hp in L.spec(self.loss).hparams.items()]
+        return loss_hparam_controls(self.values, [self.loss])
 
     def set_extra(self, name:str, value):
         "Set '<loss>.<hparam>' of any pair/proxy loss (checked against its `HParam`); the preset no longer applies."
-        loss, _, k = name.partition(".")
-        if loss not in self.available: raise ValueError(f"{name}: unknown pair/proxy loss {loss!r}")
-        hps = L.spec(loss).hparams
-        if k not in hps: raise ValueError(f"{name}: {loss} takes {', '.join(hps) or 'no hyperparameters'}; got {k!r}")
-        self.values[loss][k] = hps[k].validate(value, name)
+        loss, k = set_loss_hparam(self.values, name, value, "pair/proxy")
         if loss == "multi_similarity" and self.preset != NO_PRESET and MS_PRESETS[self.preset].get(k) != self.values[loss][k]:
             self.preset = NO_PRESET
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import param
 import lossviz.losses as L
-from .base import Explorer, Control, one_torch_thread
+from .base import Explorer, one_torch_thread, loss_hparam_controls, set_loss_hparam
 from ..gpw.logits import weight_curve, simplex_map
 from ..plots.losses import loss_explorer_figure
 
@@ -60,16 +60,11 @@ class LossExplorer(Explorer):
     # ---- dynamic controls: the picked losses' hyperparameters
     def extra_controls(self) -> list:
         "A control per hyperparameter of each picked loss, named '<loss>.<hparam>', grouped under the loss."
-        return [Control.from_hparam(f"{n}.{k}", hp, self.values[n][k], group=n)
-                for n in self.losses for k, hp in L.spec(n).hparams.items()]
+        return loss_hparam_controls(self.values, self.losses)
 
     def set_extra(self, name:str, value):
         "Set '<loss>.<hparam>' (checked against the registry's `HParam`)."
-        loss, _, k = name.partition(".")
-        if loss not in self.available: raise ValueError(f"{name}: unknown classification loss {loss!r}")
-        hps = L.spec(loss).hparams
-        if k not in hps: raise ValueError(f"{name}: {loss} takes {', '.join(hps) or 'no hyperparameters'}; got {k!r}")
-        self.values[loss][k] = hps[k].validate(value, name)
+        set_loss_hparam(self.values, name, value, "classification")
 
     # ---- state -> figure data
     def loss(self, name:str): return L.get(name, **self.values[name])
