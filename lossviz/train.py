@@ -4,7 +4,7 @@
 
 # %% ../nbs/24_train.ipynb #1ea58c9c
 from __future__ import annotations
-import contextlib, math, numbers, os, sys, threading, time, traceback as _tb, types
+import contextlib, functools, math, numbers, os, sys, threading, time, traceback as _tb, types
 from typing import Any, Callable
 import torch
 from torch import nn
@@ -343,13 +343,20 @@ class SAM:
         if self._e is None: return
         ps, e = self._e; torch._foreach_sub_(ps, e); self._e = None
 
+def _direct_call(loss_fn):
+    "A registered function loss (`Loss`) as a plain call of its function with the hyperparameters bound: no module dispatch per step."
+    from .losses.registry import Loss
+    if type(loss_fn) is Loss and loss_fn.kind != "pair" and not (loss_fn._forward_hooks or loss_fn._forward_pre_hooks):
+        return functools.partial(loss_fn.spec.fn, **loss_fn.hparams)
+    return loss_fn
+
 class _Objective(nn.Module):
     "model + loss in one module, so DDP sees (and synchronises) every trained parameter, proxies included."
     def __init__(self, model, loss_fn, kind, autocast=None):
         super().__init__()
         self.model, self.kind = model, kind
         self.loss_fn = loss_fn if isinstance(loss_fn, nn.Module) else None
-        self.__dict__["_fn"] = loss_fn # not a second registration of the same module
+        self.__dict__["_fn"] = _direct_call(loss_fn) # not a second registration of the same module
         self._features = kind != "classification" and hasattr(model, "features")
         self._autocast = autocast
     def forward(self, x, y):
