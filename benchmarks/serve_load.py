@@ -1,6 +1,6 @@
 """Load on `lossviz serve`'s Runs page with protocol-level clients (raw websocket clients speaking the Bokeh protocol, not browsers).
 
-    .venv/bin/python benchmarks/serve_load.py [--sessions 1 5 20] [--seconds 30] [--quick]
+    .venv/bin/python benchmarks/serve_load.py [--sessions 1 5 20] [--seconds 30] [--quick] [--length-only] [--browser]
 
 Part 1 — two runs train (`lossviz train`, two processes) into a fresh store; `lossviz serve` serves /runs?run=<first run>.
 For each session count N, N clients open the page the way BokehJS does (GET the page for its session token, open the
@@ -15,6 +15,12 @@ websocket with it, ACK, PULL-DOC-REQ, then `document_ready`, after which Panel s
 
 Part 2 — bytes per update against run length: one client watches a run that already holds 200 points per track, then one
 that holds 20,000, while a feeder adds 20 steps/s to both (the display is decimated to <= 2000 points per trace).
+
+Part 3 (--browser) — the browser's work per update: one headless Chromium page on the Runs page of the 20,000-point run
+while the feeder adds 20 steps/s, served by `panel serve` twice: updates as whole columns plus a Plotly.react of the figure
+(what a plain Panel Plotly pane does; `PanelView.send_tails = False`), and new points only (`send_tails = True`: a tail
+source, one Plotly.redraw per animation frame). Reported per mode: messages/s, redraws/s, main-thread busy time (Chrome's
+TaskDuration) per second and per update, and how long a trivial `page.evaluate` waits for the main thread (p50/p95).
 
 Goal (issue 9): p95 < 300 ms at 20 sessions. The clients share the machine's cores with the server and the runs; the
 header line states the machine and its load average."""
@@ -195,6 +201,75 @@ def feeder(store_path, start:dict, stop_evt, rate=20.0):
         time.sleep(1 / rate)
 
 
+BROWSER_APP = """import os
+from lossviz.app.adapter import PanelView
+PanelView.send_tails = os.environ["LOSSVIZ_SEND_TAILS"] == "1"
+from lossviz.app.gallery import gallery
+gallery(os.environ["LOSSVIZ_STORE"]).servable(title="lossviz runs")
+"""
+
+COUNT_DRAWS_JS = """() => {
+  const graphs = [];
+  const walk = (root) => root.querySelectorAll('*').forEach(el => {
+    if (el.classList && el.classList.contains('js-plotly-plot')) graphs.push(el);
+    if (el.shadowRoot) walk(el.shadowRoot);
+  });
+  walk(document);
+  window.__lv_draws = window.__lv_draws || 0;
+  for (const g of graphs) if (!g.__lv_counted) { g.__lv_counted = true; g.on('plotly_afterplot', () => { window.__lv_draws += 1 }) }
+  return graphs.length;
+}"""
+
+
+def browser_work(store_path, rid, seconds:float, tmp:Path) -> list:
+    "Per mode (whole columns + react, new points only): one Chromium page of the Runs page of `rid`; see Part 3 of the doc."
+    sys.path.insert(0, str(ROOT / "tests" / "browser"))
+    from conftest import CHROMIUM_FLAGS, chromium_path
+    from playwright.sync_api import sync_playwright
+    script = tmp / "runs_app.py"; script.write_text(BROWSER_APP)
+    out = []
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True)
+        for mode, tails in (("whole columns + Plotly.react", "0"), ("new points only", "1")):
+            port = free_port(); log = open(tmp / f"panel-{tails}.log", "w")
+            p = subprocess.Popen([BIN / "panel", "serve", script, "--address", "127.0.0.1", "--port", str(port)], stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp,
+                                 env={**os.environ, "LOSSVIZ_SEND_TAILS": tails, "LOSSVIZ_STORE": str(store_path)})
+            try:
+                t0 = time.monotonic()
+                while True:
+                    try: socket.create_connection(("127.0.0.1", port), 0.5).close(); break
+                    except OSError:
+                        if p.poll() is not None or time.monotonic() - t0 > 180: sys.exit((tmp / f"panel-{tails}.log").read_text())
+                        time.sleep(0.3)
+                ctx = b.new_context(viewport={"width": 1400, "height": 900}); page = ctx.new_page(); page.set_default_timeout(300_000)
+                msgs = {"n": 0, "bytes": 0}
+                def on_ws(ws):
+                    def frame(payload):
+                        msgs["bytes"] += len(payload)
+                        if isinstance(payload, str) and '"msgtype":"PATCH-DOC"' in payload.replace(" ", ""): msgs["n"] += 1
+                    ws.on("framereceived", frame)
+                page.on("websocket", on_ws)
+                page.goto(f"http://127.0.0.1:{port}/runs_app?page=runs&run={rid}&tracks={TRACKS}")
+                page.locator(".js-plotly-plot .main-svg").first.wait_for()
+                time.sleep(5) # first draws (and the tail source arrives)
+                page.evaluate(COUNT_DRAWS_JS)
+                cdp = ctx.new_cdp_session(page); cdp.send("Performance.enable")
+                def task(): return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}["TaskDuration"]
+                busy0, n0, by0, d0, w0 = task(), msgs["n"], msgs["bytes"], page.evaluate("window.__lv_draws"), time.monotonic()
+                rtt = []
+                while time.monotonic() - w0 < seconds:
+                    t = time.perf_counter(); page.evaluate("1"); rtt.append(time.perf_counter() - t)
+                    time.sleep(0.2)
+                busy, n, by, d, wall = task() - busy0, msgs["n"] - n0, msgs["bytes"] - by0, page.evaluate("window.__lv_draws") - d0, time.monotonic() - w0
+                out.append(dict(mode=mode, msgs=n / wall, bytes=by / max(n, 1), draws=d / wall, busy=busy / wall,
+                                per_update=busy / max(n, 1), rtt=np.asarray(rtt) * 1000))
+                ctx.close()
+            finally: stop(p); log.close()
+        b.close()
+    return out
+
+
 def synthetic_run(st, name, n):
     "A running run that already holds `n` steps on each train track (and test tracks every 23 steps)."
     rid = st.create_run(name, config={"data": {"name": "digits"}, "model": {"name": "mlp"}, "loss": {"name": "cross_entropy"}})
@@ -213,6 +288,7 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=30.0, help="measurement time per session count")
     ap.add_argument("--quick", action="store_true", help="short check: 1 and 5 sessions, 10 s each, part 2 at 10 s")
     ap.add_argument("--length-only", action="store_true", help="part 2 only (bytes per update against run length)")
+    ap.add_argument("--browser", action="store_true", help="also part 3: the browser's work per update, whole columns against new points only")
     a = ap.parse_args(argv)
     if a.quick: a.sessions, a.seconds = [1, 5], 10.0
     import psutil
@@ -262,6 +338,18 @@ def main(argv=None):
             lat = m["lat"] * 1000 if m["lat"].size else np.array([np.nan])
             print(f"{npts:>12} {m['bytes']:>9.0f} {m['updates']:>10.2f} {np.percentile(lat, 50):>8.0f} {np.percentile(lat, 95):>8.0f} "
                   f"{m['pulled']:>12.0f}", flush=True)
+        if a.browser:
+            rows = browser_work(store.path, long_, a.seconds, tmp)
+            print(f"\nthe browser's work per update (one Chromium page, the 20,000-point run, {a.seconds:.0f} s each; load average "
+                  f"{os.getloadavg()[0]:.1f}):")
+            print(f"{'updates as':>29} {'msgs/s':>7} {'B/msg':>7} {'redraws/s':>9} {'main thread busy %':>18} {'busy ms/update':>14} "
+                  f"{'evaluate p50 ms':>15} {'p95 ms':>7}")
+            for r in rows:
+                print(f"{r['mode']:>29} {r['msgs']:>7.2f} {r['bytes']:>7.0f} {r['draws']:>9.2f} {100 * r['busy']:>18.1f} "
+                      f"{1000 * r['per_update']:>14.1f} {np.percentile(r['rtt'], 50):>15.1f} {np.percentile(r['rtt'], 95):>7.1f}")
+            w, t = rows
+            print(f"new points only / whole columns: bytes per message {t['bytes'] / w['bytes']:.3f}, busy ms per update "
+                  f"{t['per_update'] / w['per_update']:.3f}, main thread busy {t['busy'] / w['busy']:.3f}")
         halt.set(); th.join(5)
     finally:
         stop(server); log.close()

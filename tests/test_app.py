@@ -3,19 +3,12 @@ names and statuses are escaped, the start form goes through the launcher (runs i
 import os, socket, sqlite3, subprocess, sys, time, urllib.request
 import numpy as np
 import pytest
-import lossviz.app
+import lossviz.app, lossviz.app.explorers # (a submodule is an attribute only once imported: run alone, -k, it was not)
 from lossviz.store import RunStore
 from lossviz.app.core import HOSTILE_NAME, PageContext, build_page, cards_html, get_page, pages, plot_text, esc
 from lossviz.app.runs import RunTimeline, RunsPage, runs_rows, status_pill, timeline_figure
 from lossviz.runner import Launcher, Limits
-
-
-def wait(cond, what, timeout=90):
-    t0 = time.monotonic()
-    while not (v := cond()):
-        assert time.monotonic() - t0 < timeout, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return v
+from _util import wait
 
 
 def hostile_store(path) -> tuple:
@@ -73,6 +66,37 @@ def test_timeline_groups_every_scalar_and_streams_bounded(tmp_path):
     tl.set(tracks=keys); assert len(tl.figure().data) == len(keys)
     while tl.poll(): pass # a poll reads at most 20,000 rows
     assert tl.poll() is False # nothing new: nothing to send
+
+
+def test_an_update_sends_the_new_points_only_whatever_the_run_length(tmp_path):
+    "What a session would send per update, serialised as the Bokeh server does: new points only, the same size for 200 and 20,000 steps."
+    from bokeh.document import Document
+    from bokeh.protocol import Protocol
+    sent = {}
+    for n in (200, 20_000):
+        s = RunStore(tmp_path / f"runs-{n}.sqlite"); r = s.create_run(f"run-{n}"); s.set_status(r, "running")
+        s.log_scalars(r, [(i, None, "train/loss", 1.0 / i) for i in range(1, n + 1)])
+        tl = RunTimeline(s, run=r, tracks=["train/loss"])
+        pv = tl.panel(autostart=False)
+        model = pv.pane.get_root(); doc = Document(); doc.add_root(model) # the pane as a served page holds it
+        s.log_scalars(r, [(n + 1, None, "train/loss", 0.5)]); pv._tick() # a model's first update: whole columns
+        events = []; doc.on_change(events.append)
+        new = [(i, None, "train/loss", 1.0 / i) for i in range(n + 2, n + 7)]
+        s.log_scalars(r, new); pv._tick()
+        msg = Protocol().create("PATCH-DOC", events)
+        size = len(msg.header_json) + len(msg.metadata_json) + len(msg.content_json) + sum(len(b.to_bytes()) for b in msg.buffers)
+        tail = pv._tails[model.id]
+        assert [(e.model, e.attr) for e in events] == [(tail, "data")] # nothing else changed (no column, no re-render)
+        xs = list(tail.data["x"])
+        assert xs and min(xs) > n and xs[-1] == n + 6 # only steps after the first update's, the newest shown at once
+        # the browser's copy (spliced at k) equals the display arrays, checked against the decimator directly
+        d = tl._follow[r].dec["train/loss"]; x, y, ep, final = tl.streams(provisional=True)[0]
+        assert int(tail.data["k"][0]) <= final and np.array_equal(model.data_sources[0].data["x"][0], x)
+        assert len(d.display()[0]) == final
+        sent[n] = (size, len(xs))
+    (s200, n200), (s20k, n20k) = sent[200], sent[20_000]
+    assert n200 == 5 and n20k <= 5 # 5 new steps: 5 points, or fewer where min-max buckets thin them
+    assert s20k <= s200 + 64 and s200 < 2500, sent # flat in run length, and small
 
 
 def test_hostile_names_and_statuses_are_escaped(tmp_path):

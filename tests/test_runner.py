@@ -4,14 +4,7 @@ import os, signal, sys, time
 import pytest
 from lossviz.store import RunStore
 from lossviz.runner import Launcher, Limits, Refused, validate_request, get_request
-
-
-def wait(cond, what, timeout=90):
-    t0 = time.monotonic()
-    while not (v := cond()):
-        assert time.monotonic() - t0 < timeout, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return v
+from _util import wait
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/33a_app_adapter.ipynb #741edd9a
 from __future__ import annotations
-import html, math, threading
+import contextlib, html, math, threading
 import numpy as np
 import param
 import panel as pn
@@ -61,8 +61,59 @@ def control_values(controls:dict, # name -> widget, as `hparam_controls` returns
 # %% ../../nbs/33a_app_adapter.ipynb #600587aa
 _BUTTON_COLOR = {"pause": "warning", "resume": "success", "stop": "danger", "start": "primary"}
 
+# New points for a Plotly pane's browser view. The tail source holds rows (i, k, x, y): trace i's points from index k on.
+# They are spliced into the pane's own data sources (without a change event: nothing goes back to the server), and one
+# Plotly.redraw per animation frame draws what arrived (never two at once; a busy or hidden page draws later, in one go).
+_TAIL_JS = """
+const I = cb_obj.get_array("i"), K = cb_obj.get_array("k"), X = cb_obj.get_array("x"), Y = cb_obj.get_array("y")
+const st = plot._lossviz_tail || (plot._lossviz_tail = {queued: false, busy: false, waits: 0, dirty: new Set(), updates: 0})
+st.updates += 1
+function put(cds, col, k, vals) {
+  const c = cds.get_array(col), old = c[0] == null ? [] : c[0]
+  if (old.length < k) return false
+  const out = new Float64Array(k + vals.length)
+  out.set(old.length === k ? old : (old.subarray || old.slice).call(old, 0, k)); out.set(vals, k)
+  c[0] = out
+  return true
+}
+for (let r = 0; r < I.length;) {
+  let e = r; while (e < I.length && I[e] === I[r]) e++
+  const cds = plot.data_sources[I[r]]
+  if (cds != null && put(cds, "x", K[r], X.slice(r, e)) && put(cds, "y", K[r], Y.slice(r, e))) st.dirty.add(I[r])
+  r = e
+}
+function queue() { if (!st.queued) { st.queued = true; requestAnimationFrame(flush) } }
+function flush() {
+  st.queued = false
+  const view = typeof Bokeh === "undefined" ? null : Bokeh.index.find_one(plot)
+  const gd = view == null ? null : view.container
+  if (gd == null) { st.dirty.clear(); return } // not shown yet: its first plot reads the sources
+  if (!view._plotInitialized || view._reacting || st.busy || gd.data == null) { // a plot in progress: after it
+    if (++st.waits < 600) queue(); else st.dirty.clear()
+    return
+  }
+  st.waits = 0
+  let any = false
+  for (const i of st.dirty) {
+    const cds = plot.data_sources[i], tr = gd.data[i]
+    if (cds == null || tr == null) continue
+    const cx = cds.get_array("x")[0], cy = cds.get_array("y")[0]
+    if (tr.x !== cx || tr.y !== cy) { tr.x = cx; tr.y = cy; any = true }
+  }
+  st.dirty.clear()
+  if (any) { st.busy = true; Promise.resolve(window.Plotly.redraw(gd)).finally(() => { st.busy = false }) }
+}
+if (st.dirty.size) queue()
+"""
+
+def _set_quietly(cds, **cols):
+    "Set columns of a Bokeh data source on the server without sending them (the browser already holds these values)."
+    for k, v in cols.items(): dict.__setitem__(cds.data, k, v)
+
 class PanelView:
     "The Panel front end of any explorer: widgets from its controls (fixed-width column, or a bar), a note, buttons, a Plotly pane."
+    send_tails = True # updates send new points only (False: whole columns and a re-render each time, as a plain Plotly pane; for comparison)
+
     def __init__(self, explorer:Explorer, # the explorer to show
                  autostart:bool=True, # start the periodic callback of a live explorer
                 ):
@@ -71,7 +122,7 @@ class PanelView:
         self.explorer = ex = explorer
         if not hasattr(ex, "lock"): ex.lock = threading.RLock()
         self._muted, self._sigs, self._cache, self.controls = False, None, {}, {}
-        self._fv, self._sent, self._cb = None, {}, None
+        self._fv, self._sent, self._cb, self._tails = None, {}, None, {}
         self.note = pn.pane.HTML("", sizing_mode="stretch_width", margin=(5, 10))
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self.buttons = {}
@@ -138,36 +189,67 @@ class PanelView:
                 if widget_value(w) != c.value: w.value = list(c.value) if isinstance(c.value, (list, tuple)) else c.value
         finally: self._muted = False
 
+    def _streams(self):
+        "(trace, x, y, epoch, final) per stream: x, y may end with provisional points (an explorer with `provisional`); the first `final` are final."
+        ex = self.explorer
+        if getattr(ex, "provisional", False):
+            return [(i, x, y, ep, fin) for i, (x, y, ep, fin) in ex.streams(provisional=True).items()]
+        return [(i, x, y, ep, len(x)) for i, (x, y, ep) in ex.streams().items()]
+
     def _draw(self):
         ex = self.explorer
         self.pane.object = ex.figure()
-        self._sent = {i: (ep, len(x)) for i, (x, y, ep) in ex.streams().items()}
+        self._sent = {i: (ep, fin, fin, x[fin - 1] if fin else None) for i, x, y, ep, fin in self._streams()} # the figure: final points
         self._fv = ex.figure_version
 
     def _stream(self) -> bool:
-        "Put the grown streams into the pane's figure and send only their data columns (not the figure)."
+        "Put the grown streams into the pane's figure and send them: new points only where the browser holds the rest (`_push`)."
         fig, changed = self.pane.object, []
         if fig is None: return False
-        for i, (x, y, ep) in self.explorer.streams().items():
-            if self._sent.get(i) == (ep, len(x)): continue
-            changed.append((i, x, y)); self._sent[i] = (ep, len(x))
+        for i, x, y, ep, fin in self._streams():
+            sig, old = (ep, fin, len(x), x[-1] if len(x) else None), self._sent.get(i)
+            if sig == old: continue
+            # the browser holds old's final points unchanged while the epoch stays (append-only); after them, what is new
+            start = old[1] if old is not None and old[0] == ep and old[1] <= fin and old[1] < len(x) else None
+            changed.append((i, x, y, start)); self._sent[i] = sig
         if not changed: return False
-        for i, x, y in changed: fig.data[i].x, fig.data[i].y = x, y
+        for i, x, y, _ in changed: fig.data[i].x, fig.data[i].y = x, y
         if not self._push(changed): self.pane.param.trigger("object")
         return True
 
+    def _tail_source(self, m):
+        "The small data source through which the browser view of model `m` gets new points (created on first use; `m.tags` holds it)."
+        from bokeh.models import ColumnDataSource, CustomJS
+        t = self._tails.get(m.id)
+        if t is None:
+            t = ColumnDataSource(data={"i": np.zeros(0, np.int32), "k": np.zeros(0, np.int32), "x": np.zeros(0), "y": np.zeros(0)})
+            t.js_on_change("data", CustomJS(args={"plot": m}, code=_TAIL_JS))
+            m.tags = [*m.tags, t]
+            self._tails[m.id] = t
+        return t
+
     def _push(self, changed:list) -> bool:
-        "Send grown traces straight to the pane's Bokeh models: their data sources change, then one re-render; the figure is not re-serialised. False where that cannot be done."
+        "Send changed traces straight to the pane's Bokeh models, not the figure: only the new points (a tail source) where the browser holds the rest, whole columns and one re-render where a trace was re-thinned (a new decimation epoch) or on a model's first update. False where that cannot be done."
         models = [m for m, _ in getattr(self.pane, "_models", {}).values()]
         n = len(self.pane.object.data)
         if not models or any(len(m.data_sources) != n or len(m.data) != n for m in models): return False
         for m in models:
-            for i, x, y in changed:
-                cds = m.data_sources[i]
-                if not {"x", "y"} <= set(cds.data): return False
+            for i, *_ in changed:
+                if not {"x", "y"} <= set(m.data_sources[i].data): return False
+        self._tails = {k: t for k, t in self._tails.items() if k in {m.id for m in models}}
         for m in models:
-            for i, x, y in changed: m.data_sources[i].data.update(x=[np.asarray(x)], y=[np.asarray(y)])
-            m._render_count += 1
+            tailed = self.send_tails and m.id in self._tails
+            parts = [c for c in changed if c[3] is not None and tailed]
+            whole = [c for c in changed if c[3] is None or not tailed]
+            for i, x, y, _ in whole: m.data_sources[i].data.update(x=[np.asarray(x)], y=[np.asarray(y)])
+            if parts:
+                self._tail_source(m).data = {"i": np.concatenate([np.full(len(x) - s, i, np.int32) for i, x, y, s in parts]),
+                                             "k": np.concatenate([np.arange(s, len(x), dtype=np.int32) for i, x, y, s in parts]),
+                                             "x": np.concatenate([np.asarray(x[s:], np.float64) for i, x, y, s in parts]),
+                                             "y": np.concatenate([np.asarray(y[s:], np.float64) for i, x, y, s in parts])}
+                for i, x, y, _ in parts: _set_quietly(m.data_sources[i], x=[np.asarray(x)], y=[np.asarray(y)])
+            if whole: m._render_count += 1
+            if not tailed and self.send_tails: self._tail_source(m) # from the next update on, new points only
         return True
 
     # ---- widgets -> explorer
@@ -201,7 +283,9 @@ class PanelView:
     # ---- live
     def _tick(self):
         ex = self.explorer
-        with ex.lock:
+        doc = pn.state.curdoc
+        served = doc is not None and getattr(doc, "session_context", None) is not None
+        with (pn.io.hold(doc) if served else contextlib.nullcontext()), ex.lock: # served: every change of this update in one message
             if ex.poll(): ex.changed()
         if ex.done: self.stop()
 

@@ -14,8 +14,8 @@ from .core import esc, plot_text
 
 # %% auto #0
 __all__ = ['GROUPS', 'DEFAULT_TRACKS', 'LOG_HINTS', 'RUN_COLORS', 'STATUS_COLORS', 'TABLE_COLUMNS', 'group_of', 'order_tracks',
-           'wants_log', 'timeline_figure', 'status_pill', 'shared_follow', 'RunTimeline', 'runs_rows', 'shared_runs',
-           'RunsPage', 'page']
+           'wants_log', 'timeline_figure', 'status_pill', 'pending_points', 'shared_follow', 'RunTimeline', 'runs_rows',
+           'shared_runs', 'RunsPage', 'page']
 
 # %% ../../nbs/33b_app_runs.ipynb #aa76ea02
 GROUPS = ("train", "test", "optimizer", "gpw", "retrieval", "landscape", "collapse", "calibration") # display order; others follow
@@ -78,7 +78,7 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
     for a in fig.layout.annotations: a.font.size = 12; a.x = 0; a.xanchor = "left"
     return fig
 
-# %% ../../nbs/33b_app_runs.ipynb #adf8ff7a
+# %% ../../nbs/33b_app_runs.ipynb #4f0c90aa
 STATUS_COLORS = {"created": "#6c757d", "running": "#198754", "paused": "#d39e00", "finished": "#0d6efd",
                  "stopped": "#495057", "failed": "#dc3545", "diverged": "#b02a37", "interrupted": "#fd7e14"}
 
@@ -96,6 +96,18 @@ def status_pill(run:dict) -> str:
            f'<span style="margin-left:8px;font-size:13px;color:#333">{" · ".join(b for b in bits if b)}</span>')
     if run.get("error"): out += f'<div style="color:{col};font-size:12px">{esc(str(run["error"])[:300])}</div>'
     return f'<div class="lossviz-badge" style="line-height:1.8">{out}</div>'
+
+def pending_points(d:Decimator) -> tuple:
+    "(x, y) of the raw points `d` holds back until its min–max bucket fills: at most three (the bucket's min, max and newest point, in step order); empty when none."
+    # At 100k steps a bucket is 64+ steps: a run logging 250 steps/s would show its newest point up to 0.25 s late without these.
+    if d._flushed or d._used >= d.n: return np.zeros(0, dtype=np.int64), np.zeros(0)
+    rx, ry = d.raw()
+    px, py = rx[d._used:], ry[d._used:]
+    if len(px) > 3:
+        ok = np.flatnonzero(np.isfinite(py))
+        keep = {len(px) - 1} | ({int(ok[np.argmin(py[ok])]), int(ok[np.argmax(py[ok])])} if len(ok) else set())
+        j = sorted(keep); px, py = px[j], py[j]
+    return px, py
 
 class _Follow:
     "One run read incrementally from the store: its row, a tail cursor and a `Decimator` per key; `version` grows with every change."
@@ -145,7 +157,7 @@ class RunTimeline(Explorer):
     log = param.Boolean(True, label="log scale", doc="log y axis for losses, learning rate, norms")
     max_points = param.Integer(2000, bounds=(4, None), precedence=-1, doc="display points per trace at most (the store keeps all)")
 
-    live, interval, layout = True, 0.25, "column" # a new point shows within ~0.25 s (+ the writer's 0.2 s commits)
+    live, interval, layout = True, 0.1, "column" # a committed point shows within ~0.1 s (+ the reader's 0.05 s); an idle tick is cheap
     row_height: int = 170 # pixels per track
 
     def __init__(self,
@@ -236,13 +248,19 @@ class RunTimeline(Explorer):
     def _traces(self) -> list:
         return [(rid, key) for key in self.tracks for rid in self._shown()]
 
-    def streams(self) -> dict:
-        "Trace index -> (x, y, epoch) of the decimated display arrays."
+    provisional = True # `streams(provisional=True)`: the newest points of a partial bucket too (a view shows them at once)
+
+    def streams(self, provisional:bool=False, # also the points a decimator holds back (see `pending_points`)
+               ) -> dict:
+        "Trace index -> (x, y, epoch) of the decimated display arrays (append-only within an epoch); with `provisional`, (x, y, epoch, final): x, y end with the held-back points, of which the first `final` are final."
         out = {}
         for i, (rid, key) in enumerate(self._traces()):
             f = self._follow.get(rid)
             d = f.dec.get(key) if f is not None else None
-            out[i] = d.display() if d is not None else (np.zeros(0, dtype=np.int64), np.zeros(0), 0)
+            x, y, ep = d.display() if d is not None else (np.zeros(0, dtype=np.int64), np.zeros(0), 0)
+            if not provisional: out[i] = (x, y, ep); continue
+            px, py = pending_points(d) if d is not None else ((), ())
+            out[i] = ((np.concatenate([x, px]), np.concatenate([y, py]), ep, len(x)) if len(px) else (x, y, ep, len(x)))
         return out
 
     def figure(self):
@@ -303,7 +321,7 @@ class RunTimeline(Explorer):
 
     def __repr__(self): return f"RunTimeline(run {self._run}, compare {list(self.compare)}, {len(self.tracks)} tracks)"
 
-# %% ../../nbs/33b_app_runs.ipynb #5755bbc9
+# %% ../../nbs/33b_app_runs.ipynb #c162a4a7
 TABLE_COLUMNS = ("id", "name", "status", "setup", "epoch", "step", "train loss", "test acc %", "started")
 # (data, model, loss and device share one "setup" column: twelve columns did not fit a 1000 px window's table)
 
@@ -456,6 +474,15 @@ class RunsPage:
             self.view_tl.pane.height = h; self.timeline.figure_version += 1; self.timeline.changed()
         rows = runs_rows(shared_runs(self.store) if self._shared else self.store.runs())
         if rows == self._rows: return
+        if self._rows is not None and [r["id"] for r in rows] == [r["id"] for r in self._rows]:
+            # the same runs: send the changed cells only (steps and losses of running runs, each second), not the table
+            patch = {}
+            for j, (new, old) in enumerate(zip(rows, self._rows)):
+                for c in TABLE_COLUMNS:
+                    if new[c] != old[c]: patch.setdefault(c, []).append((j, new[c]))
+            self._rows = rows
+            self.table.patch(patch, as_index=False)
+            return
         self._rows = rows
         self._updating = True
         try:

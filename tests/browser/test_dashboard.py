@@ -42,6 +42,24 @@ def lost_connection(msg) -> bool:
     return any(s in msg[1] for s in ("ERR_CONNECTION_REFUSED", "ERR_CONNECTION_RESET", "Lost websocket", "WebSocket connection"))
 
 
+# Per Plotly model of the page: [times the whole figure was re-rendered from the server, updates of new points only received,
+# the largest step plotted].
+STREAM_JS = """() => {
+  const out = [];
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    if (m.properties == null || !("data_sources" in m.properties) || !("_render_count" in m.properties)) continue;
+    let top = -Infinity;
+    for (const s of m.data_sources) { const x = s.get_array("x")[0]; if (x != null && x.length) top = Math.max(top, x[x.length - 1]) }
+    out.push([m._render_count, m._lossviz_tail ? m._lossviz_tail.updates : 0, top]);
+  }
+  return out;
+}"""
+
+
+def stream_state(page) -> tuple:
+    return tuple(max(page.evaluate(STREAM_JS), key=lambda r: r[1], default=(0, 0, float("-inf"))))
+
+
 def test_form_run_trains_in_a_child_process_and_streams_to_the_page(tmp_path, tab):
     path = tmp_path / "runs.sqlite"; store = RunStore(path)
     srv = serve(tmp_path, path); tick = Clock()
@@ -57,6 +75,12 @@ def test_form_run_trains_in_a_child_process_and_streams_to_the_page(tmp_path, ta
         assert run["config"]["loss"]["name"] == "focal" and run["config"]["epochs"] == 1000000
         n1 = wait_until(lambda: plot_points(page), 120, what="the first points")
         wait_until(lambda: plot_points(page) > n1, 120, what=f"more than {n1} points"); tick("points stream in")
+        # an update sends the new points only (a tail source), not whole columns and a re-render of the figure
+        rc0, up0, top0 = wait_until(lambda: (s := stream_state(page))[1] > 0 and s, 120, what="new points through the tail source")
+        rc1, up1, top1 = wait_until(lambda: (s := stream_state(page))[1] >= up0 + 3 and s, 120, what="three more updates of new points")
+        assert top1 > top0, f"new steps were not plotted: {top0} -> {top1}"
+        assert rc1 - rc0 <= 2, f"the whole figure was re-rendered {rc1 - rc0} times in {up1 - up0} updates" # (a re-thinning: once)
+        tick(f"{up1 - up0} updates of new points only, {rc1 - rc0} re-renders")
         wait_until(lambda: badge_status(page) == "running", 120, what="the badge to show running")
         wait_until(lambda: page.get_by_role("button", name="pause").is_enabled(), 120, what="pause to be enabled"); tick("running")
         # force: Playwright's actionability wait (two identical animation frames) took 28-65 s on a loaded 2-core machine while
