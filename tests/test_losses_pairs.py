@@ -430,3 +430,96 @@ def test_old_import_paths_still_work():
     for n in ("pair_masks", "softplus", "masked_logsumexp", "nonzero_mean", "masked_mean"):
         assert getattr(pairs, n) is getattr(_ops, n)
     from lossviz.losses.features import opl  # noqa: F401
+
+
+# ---------------------------------------------------------------- fused forwards with closed-form gradients (issue 14 speed)
+
+def _plain(name, S, y, kw):
+    "The same loss by plain differentiable ops (the path vmap and second derivatives take)."
+    if name == "ntxent": return P._ntxent_plain(S, y, kw.get("temperature", 0.07))
+    h = {**losses.spec("multi_similarity").defaults(), **kw}
+    return P._ms_plain(S, y, h["alpha"], h["beta"], h["base"], h["epsilon"], h["mining"])
+
+
+FUSED = [("multi_similarity", {}), ("multi_similarity", dict(mining=False)), ("multi_similarity", dict(epsilon=0.5, base=1.0)),
+         ("multi_similarity", dict(mining=False, beta=200.0, base=-1.0)), ("ntxent", {}), ("ntxent", dict(temperature=0.01))]
+
+
+@pytest.mark.parametrize("labels", ["random", "distinct", "one-class", "single", "zero-norm"])
+@pytest.mark.parametrize("name,kw", FUSED, ids=[f"{n}-{i}" for i, (n, _) in enumerate(FUSED)])
+def test_fused_path_equals_plain_ops(name, kw, labels):
+    # the fused forward (value and gradient in one pass, closed-form backward) against the plain ops, float64
+    e, y = batch(41, n=30, d=6, classes=5)
+    if labels == "distinct": y = torch.arange(30)
+    elif labels == "one-class": y = torch.zeros(30, dtype=torch.long)
+    elif labels == "single": e, y = e[:1], y[:1]
+    elif labels == "zero-norm": e[[3, 7]] = 0.0
+    S1 = csm(e).requires_grad_(True); S2 = S1.detach().clone().requires_grad_(True)
+    a = losses.get(name, **kw).on_similarity(S1, y); b = _plain(name, S2, y, kw)
+    assert type(a.grad_fn).__name__ == "_ClosedFormBackward"  # the fused path ran
+    a.backward(); b.backward()
+    assert a.item() == pytest.approx(b.item(), rel=1e-14, abs=1e-15)
+    # absolute: float64 rounding of the largest weight (the plain path's ntxent positives are e^(x - out) - 1, which
+    # cancels where σ(u) is tiny; the closed form takes σ(u) itself)
+    tol = 1e-14 * float(S2.grad.abs().max()) + 1e-300
+    torch.testing.assert_close(S1.grad, S2.grad, rtol=1e-12, atol=tol)
+    # and the backward scales with the incoming gradient
+    S3 = S1.detach().clone().requires_grad_(True)
+    (3 * losses.get(name, **kw).on_similarity(S3, y)).backward()
+    torch.testing.assert_close(S3.grad, 3 * S1.grad, rtol=1e-15, atol=0)
+
+
+def test_ms_fused_falls_back_where_exp_overflows():
+    # float32, β(S - λ) up to 400: e^400 overflows, so the max-shifted plain path gives the (finite) answer
+    e, y = batch(42, n=40, d=6, classes=4)
+    S = csm(e.float()).requires_grad_(True)
+    l = P.multi_similarity(S, y, beta=200.0, base=-1.0, mining=False)
+    assert type(l.grad_fn).__name__ != "_ClosedFormBackward" and torch.isfinite(l)
+    assert P._ms_fused(S, y, 2.0, 200.0, -1.0, 0.1, False) is None
+    S64 = csm(e).requires_grad_(True)
+    assert l.item() == pytest.approx(P.multi_similarity(S64, y, beta=200.0, base=-1.0, mining=False).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("name,kw", [("multi_similarity", dict(beta=5.0)), ("multi_similarity", dict(beta=5.0, mining=False)), ("ntxent", dict(temperature=0.5))])
+def test_fused_closed_form_gradcheck(name, kw):
+    # the closed-form backward against finite differences, and its second derivative (which differentiates the plain ops)
+    e, y = batch(43, n=9, d=4, classes=3)
+    S = csm(e).requires_grad_(True)
+    fn = lambda s: losses.get(name, **kw).on_similarity(s, y)
+    assert type(fn(S).grad_fn).__name__ == "_ClosedFormBackward"
+    assert torch.autograd.gradcheck(fn, (S,), eps=1e-7, atol=1e-6)
+    assert torch.autograd.gradgradcheck(fn, (S,), eps=1e-6, atol=1e-5)
+
+
+def _proxy_anchor_plain(m, e, y):
+    from lossviz.losses.proxy import ProxyLoss
+    return ProxyLoss.forward(m, e, y)  # similarity by autograd, then on_similarity
+
+
+@pytest.mark.parametrize("case", ["random", "zero-norm", "absent-classes", "float32-proxies", "alpha128"])
+def test_proxy_anchor_fused_equals_plain_ops(case):
+    e, y = batch(44, n=25, d=6, classes=5)
+    kw = dict(alpha=128.0, delta=0.3) if case == "alpha128" else {}
+    m = losses.get("proxy_anchor", num_classes=5 if case != "absent-classes" else 9, dim=6, **kw)
+    if case != "float32-proxies": m = m.double()
+    if case == "zero-norm": e[[2, 5]] = 0.0
+    x1, x2 = e.clone().requires_grad_(True), e.clone().requires_grad_(True)
+    a = m(x1, y); a.backward(); pg = m.proxies.grad.clone(); m.proxies.grad = None
+    b = _proxy_anchor_plain(m, x2, y); b.backward()
+    assert type(a.grad_fn).__name__ == "_ClosedFormBackward"
+    assert a.item() == pytest.approx(b.item(), rel=1e-13)
+    scale = x2.grad.abs().amax(1, keepdim=True).clamp_min(1e-300)  # zero-norm rows get g/eps (~1e12): compare per row
+    torch.testing.assert_close(x1.grad / scale, x2.grad / scale, rtol=0, atol=1e-13)
+    assert pg.dtype == m.proxies.dtype
+    torch.testing.assert_close(pg, m.proxies.grad, rtol=1e-6 if case == "float32-proxies" else 1e-12, atol=1e-13)
+
+
+def test_proxy_anchor_fused_gradcheck():
+    m = losses.get("proxy_anchor", num_classes=3, dim=4).double()
+    e = torch.randn(7, 4, dtype=torch.float64, requires_grad=True); y = torch.tensor([0, 0, 1, 1, 1, 0, 0])
+    p = m.proxies.detach().clone().requires_grad_(True)
+    f = lambda x, q: torch.func.functional_call(m, {"proxies": q}, (x, y))
+    assert type(f(e, p).grad_fn).__name__ == "_ClosedFormBackward"
+    assert torch.autograd.gradcheck(f, (e, p)) and torch.autograd.gradgradcheck(f, (e, p))
+    # under torch.func transforms the plain ops run (vmap/grad-safe)
+    torch.testing.assert_close(torch.func.grad(lambda x: m(x, y))(e.detach()), torch.autograd.grad(m(e, y), e)[0])

@@ -9,7 +9,7 @@ import torch
 
 # %% auto #0
 __all__ = ['pair_masks', 'softplus', 'masked_logsumexp', 'nonzero_mean', 'masked_mean', 'stacked_log_pair_masks',
-           'log_pair_masks', 'log_class_masks', 'masked_lse']
+           'log_pair_masks', 'log_class_masks', 'masked_lse', 'closed_form', 'fused_ok']
 
 # %% ../../nbs/10a_losses_ops.ipynb #6234572a
 def pair_masks(labels:torch.Tensor, # [N] integer labels
@@ -115,3 +115,36 @@ def masked_lse(x:torch.Tensor, # scores plus an additive log-mask (excluded entr
     "Row-wise log-sum-exp over the entries a log-mask keeps, and which rows keep any; exact gradient, never NaN."
     out, has = _MaskedLSE.apply(x, dim, add_one)
     return out.squeeze(dim), has.squeeze(dim)
+
+# %% ../../nbs/10a_losses_ops.ipynb #fd041907
+class _ClosedForm(torch.autograd.Function):
+    "A value whose gradients were computed with it: the backward multiplies them by the incoming gradient."
+    @staticmethod
+    def forward(ctx, value, ref, n, *tensors):
+        ctx.ref, ctx.n = ref, n
+        ctx.save_for_backward(*tensors)
+        return value.clone()
+    @staticmethod
+    def backward(ctx, g):
+        saved, n = ctx.saved_tensors, ctx.n
+        inputs, grads, need = saved[:n], saved[n:], ctx.needs_input_grad[3:3 + n]
+        if not torch.is_grad_enabled(): return (None, None, None, *[g * G if k else None for G, k in zip(grads, need)], *[None] * n)
+        # create_graph (a second derivative): the gradient as a differentiable function of the inputs, from `ref`
+        idx = [i for i, k in enumerate(need) if k]
+        with torch.enable_grad():
+            gs = torch.autograd.grad(ctx.ref(*inputs), [inputs[i] for i in idx], create_graph=True, allow_unused=True, materialize_grads=True)
+        out = [None] * n
+        for i, gi in zip(idx, gs): out[i] = g * gi
+        return (None, None, None, *out, *[None] * n)
+
+def closed_form(value:torch.Tensor, # the loss, computed without a graph (under `torch.no_grad()`)
+                inputs:tuple, # the tensors it depends on
+                grads:tuple, # d value / d input for each input (same shapes), computed with the value
+                ref:Callable, # ref(*inputs) -> the same value by plain differentiable ops (for second derivatives)
+               ) -> torch.Tensor:
+    "Attach precomputed gradients to a value: a one-multiply backward per input; `create_graph` differentiates `ref` instead."
+    return _ClosedForm.apply(value, ref, len(inputs), *inputs, *grads)
+
+def fused_ok() -> bool:
+    "Whether a fused forward may run here: no `torch.func` transform (vmap, grad, jvp) is active, so in-place ops and data-dependent branches are allowed."
+    return torch._C._functorch.peek_interpreter_stack() is None
