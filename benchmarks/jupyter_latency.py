@@ -36,21 +36,26 @@ ANY_PLOT_JS = """(i) => { const cell = window.jupyterapp.shell.currentWidget.con
 
 
 def bytes_per_update() -> dict:
-    "Median bytes of one live update (10 new points per curve) for a 200- and a 20,000-point run."
+    """Median, mean and max bytes of one live update (10 new points per curve, 30 updates) for a 200- and a 20,000-point run,
+    and for a 15,900-point run whose updates cross 16,000 points, where the decimation bucket doubles (a level change);
+    each run first read to its end (catching up is not a live update)."""
     import numpy as np
     from lossviz.store import RunStore
     from lossviz.explorers.runs import RunMonitor
     from lossviz.widgets.jupyter import JupyterView
     out, tmp = {}, Path(tempfile.mkdtemp())
-    for n in (200, 20_000):
+    for n in (200, 20_000, 15_900):
         store = RunStore(tmp / f"{n}.sqlite"); rid = store.create_run(f"{n}"); store.set_status(rid, "running")
         store.log_scalars(rid, [(s, None, k, 1 + np.sin(s / 50)) for s in range(1, n + 1) for k in ("train/loss", "train/acc")])
         view, sizes = JupyterView(RunMonitor(rid, store), autostart=False), []
+        while view.explorer.poll(): view.explorer.changed()
+        ep0 = view.explorer.streams()[0][2]
         for k in range(30):
             s0 = n + 10 * k
             store.log_scalars(rid, [(s, None, key, 1.0) for s in range(s0 + 1, s0 + 11) for key in ("train/loss", "train/acc")])
             b = view.plot.bytes_sent; view._tick(); sizes.append(view.plot.bytes_sent - b)
-        out[n] = (statistics.median(sizes), statistics.mean(sizes), max(sizes), len(view.plot.figure["data"][0]["x"]))
+        out[n] = (statistics.median(sizes), statistics.mean(sizes), max(sizes), len(view.plot.figure["data"][0]["x"]),
+                  view.explorer.streams()[0][2] - ep0)
     return out
 
 
@@ -73,24 +78,32 @@ def main():
             page = b.new_page(viewport={"width": 1440, "height": 1000}); page.set_default_timeout(120_000)
             lab.open(page)
             lab.run_and_wait(page, 0, 300) # warm kernel: torch and lossviz imported, a run training
-            for k, name in enumerate(names, 1):
+            res["plotly_ahead"] = page.evaluate("() => globalThis.__lossvizPlotlyLoad || null") # loaded during the import cell?
+            parts = {}
+            def visible(k, name):
                 t0 = time.perf_counter(); lab.run_cell(page, k)
                 wait_until(lambda: page.evaluate(ANY_PLOT_JS, k), 120, 0.02, f"{name} to show")
                 res[name] = time.perf_counter() - t0
+                # where the time went (page clock): cell started -> the view began to render (kernel builds the figure,
+                # widget state travels, the model is made) -> plotly.js ready -> first drawing done
+                c0, f = page.evaluate("() => [window.__lossvizT0, globalThis.__lossvizFirstDraw || null]")
+                if f: parts[name] = (f["render"] - c0, f["plotly"] - f["render"], f["done"] - f["plotly"])
                 lab.wait_idle(page)
+            for k, name in enumerate(names, 1): visible(k, name)
             # warm again: a second LossExplorer (plotly.js already in the page)
             k = len(names) + 1
-            t0 = time.perf_counter(); lab.run_cell(page, k)
-            wait_until(lambda: page.evaluate(ANY_PLOT_JS, k), 120, 0.02, "LossExplorer again"); res["LossExplorer (again)"] = time.perf_counter() - t0
-            lab.wait_idle(page)
-            lat = []
+            visible(k, "LossExplorer (again)")
+            lat, split = [], []
             for r in range(a.repeats):
                 before = page.evaluate("() => window.__lossvizLastDraw || 0")
                 t0 = page.evaluate(SLIDER_JS, [k, 11 + r])
                 wait_until(lambda: page.evaluate("() => window.__lossvizLastDraw || 0") > max(before, t0), 120, 0.005, "the redraw")
                 lat.append(page.evaluate("() => window.__lossvizLastDraw") - t0)
+                d = page.evaluate("() => globalThis.__lossvizDrawTimes || null")
+                if d and d["set"] >= t0: split.append((d["arrived"] - d["set"], d["start"] - d["arrived"], d["done"] - d["start"]))
                 time.sleep(0.2)
             res["slider"] = statistics.median(lat) / 1000
+            res["slider_split"] = [statistics.median(s[j] for s in split) for j in range(3)] if split else None
             res["plotly"] = page.evaluate("() => globalThis.__lossvizPlotlyLoad || null")
             # a page reload with the kernel alive: from the kernel connected again to every figure drawn (the notebook saved first)
             page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
@@ -114,16 +127,22 @@ def main():
     print(f"\nJupyterLab 4 in headless Chromium, warm kernel (torch + lossviz imported, a run training), {a.repeats} slider moves\n")
     print(f"{'what':40s} {'lossviz now':>12s}   today (issue 8)")
     for n in ("LossExplorer", "GPWExplorer", "RunMonitor", "LossExplorer (again)"):
-        print(f"{n + ' time to visible':40s} {res[n]:10.2f} s   {TODAY.get(n.split()[0], '')}")
-    print(f"{'slider move to updated figure':40s} {1000 * res['slider']:9.0f} ms   {TODAY['slider']}")
+        sp = parts.get(n)
+        sp = f"   [cell run -> view renders {sp[0] / 1000:.2f} s, plotly.js wait {sp[1] / 1000:.2f} s, first drawing {sp[2] / 1000:.2f} s]" if sp else ""
+        print(f"{n + ' time to visible':40s} {res[n]:10.2f} s   {TODAY.get(n.split()[0], ''):16s}{sp}")
+    ss = res["slider_split"]
+    ss = f"   [to the kernel and back {ss[0]:.0f} ms, queued {ss[1]:.0f} ms, Plotly.react {ss[2]:.0f} ms]" if ss else ""
+    print(f"{'slider move to updated figure':40s} {1000 * res['slider']:9.0f} ms   {TODAY['slider']:16s}{ss}")
     print(f"{'page reload: every figure back':40s} {res['reload']:10.2f} s   (blank: 'Failed to initialize model'; {len(names) + 1} figures, from the kernel connected)")
     if "reload_problem" in res: print("page reload problem:", res["reload_problem"])
-    print(f"plotly.js in the page: first load {res['plotly']}, after the reload {res['plotly_reload']}")
+    print(f"plotly.js in the page: loaded when the import cell was done: {res['plotly_ahead']}; first load {res['plotly']}; after the reload {res['plotly_reload']}")
     for n in CANDIDATES:
         if n in res: print(f"{'candidate: ' + n:40s} {res[n]:10.2f} s   (first display, same page)")
-    for n, (med, mean, mx, shown) in by.items():
-        print(f"{'bytes per live update, %d-point run' % n:40s} {med:10.0f} B median, {mean:.0f} B mean, {mx} B max   ({shown} points displayed per curve)")
-    print(f"\nratio of bytes per update, 20,000 / 200 points: mean {by[20_000][1] / by[200][1]:.2f}, max {by[20_000][2] / by[200][2]:.2f}")
+    for n, (med, mean, mx, shown, levels) in by.items():
+        print(f"{'bytes per live update, %d-point run' % n:40s} {med:10.0f} B median, {mean:.0f} B mean, {mx} B max   "
+              f"({shown} points displayed per curve; {levels} decimation-level change(s) in the 30 updates)")
+    for n in (20_000, 15_900):
+        print(f"ratio of bytes per update, {n:,} / 200 points: median {by[n][0] / by[200][0]:.2f}, mean {by[n][1] / by[200][1]:.2f}, max {by[n][2] / by[200][2]:.2f}")
     print(f"load average (1, 5, 15 min) at the start {tuple(round(x, 1) for x in load0)}, at the end {tuple(round(x, 1) for x in os.getloadavg())} "
           f"on {os.cpu_count()} cores")
 

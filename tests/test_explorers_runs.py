@@ -66,21 +66,32 @@ def _bytes_per_update(tmp_path, n, name):
     store = RunStore(tmp_path / f"{name}.sqlite"); rid = store.create_run(name); store.set_status(rid, "running")
     store.log_scalars(rid, [(s, None, "train/loss", 1 + np.sin(s / 50)) for s in range(1, n + 1)])
     view = JupyterView(RunMonitor(rid, store), autostart=False)
-    sizes = []
+    while view.explorer.poll(): view.explorer.changed() # caught up (a long run is read over a few polls): what follows is live
+    sizes, epochs = [], []
     for k in range(20): # 20 updates of 10 new points each, as a run logs between two polls
         s0 = n + 10 * k
-        store.log_scalars(rid, [(s, None, "train/loss", 1.0) for s in range(s0 + 1, s0 + 11)])
+        store.log_scalars(rid, [(s, None, "train/loss", 1.0 + s / 1e5) for s in range(s0 + 1, s0 + 11)])
         before = view.plot.bytes_sent; view._tick(); sizes.append(view.plot.bytes_sent - before)
-    return sizes, view
+        epochs.append(view.explorer.streams()[0][2])
+    return sizes, view, epochs
 
 
 def test_update_bytes_do_not_grow_with_the_run(tmp_path):
-    small, _ = _bytes_per_update(tmp_path, 200, "short")
-    big, view = _bytes_per_update(tmp_path, 20_000, "long")
+    from lossviz.plots.style import json_safe
+    small, _, _ = _bytes_per_update(tmp_path, 200, "short")
+    big, view, _ = _bytes_per_update(tmp_path, 20_000, "long")
+    # 15,950 points: the 20 updates cross 16,000, where the decimation bucket doubles (a new display epoch)
+    level, lview, epochs = _bytes_per_update(tmp_path, 15_950, "level")
+    assert len(set(epochs)) == 2, epochs
     assert len(view.plot.figure["data"][0]["x"]) <= 2000 # decimated for display; the store keeps all 20,000
-    # a 200-point run sends every new point; a 20,000-point one sends its (fewer) new min-max points: never more
-    assert np.median(big) <= 1.5 * np.median(small), (np.median(small), np.median(big))
+    # a 200-point run sends every new point; a long one its (fewer) new min-max points, and a level change only how many
+    # levels coarser (the page thins what it holds) plus the points after: never more, in the median, mean and maximum
+    for name, f in (("median", np.median), ("mean", np.mean), ("max", np.max)):
+        assert f(big) <= 1.5 * f(small) and f(level) <= 1.5 * f(small), (name, f(small), f(big), f(level))
     assert max(small) < 1000
+    for v in (view, lview): # the widget's state (what a reload or a second view shows) is the decimated display, point for point
+        x, y, _ = v.explorer.streams()[0]
+        assert v.plot.figure["data"][0]["x"] == json_safe(np.asarray(x)) and v.plot.figure["data"][0]["y"] == json_safe(np.asarray(y))
 
 
 def test_buttons_pause_resume_and_stop_a_real_run(tmp_path):

@@ -135,6 +135,41 @@ def test_plotly_source_leaves_the_widget_state_once_a_page_has_it():
         assert sent[-1]["type"] == "plotly_source" and len(sent[-1]["source"]) > 1_000_000
         state = w.get_state()
         import json
-        assert len(json.dumps(state)) < 50_000 and len(json.dumps(w.lib.get_state())) < 1_000
+        assert len(json.dumps(state)) < 50_000 and len(json.dumps(w.lib.get_state())) < 10_000 # its loader script, no bundle
     finally:
         J._LIB.clear(); J._LIB.update(saved)
+
+
+def test_plotly_widget_answers_the_page_itself_and_preload_is_a_no_op_outside_a_kernel():
+    "The page starts loading plotly.js from the PlotlyJS widget alone (before any figure): that widget answers its messages."
+    import lossviz.widgets.jupyter as J
+    saved = dict(J._LIB)
+    try:
+        J._LIB.pop("ready", None); J._LIB.pop("w", None)
+        assert J.preload() is None and "w" not in J._LIB # a script, pytest, nbdev-test: nothing is made
+        w = J.plotly_js()
+        assert w.version == J.plotly_js_version() and len(w.source) > 1_000_000
+        sent = []
+        w.send = lambda msg, buffers=None: sent.append(msg)
+        w._handle_custom_msg({"type": "need_plotly"}, [])
+        assert sent[-1]["type"] == "plotly_source" and sent[-1]["source"] == J.plotly_js_source()
+        w._handle_custom_msg({"type": "plotly_ready"}, [])
+        assert w.source == "" and J._LIB["ready"]
+    finally:
+        J._LIB.clear(); J._LIB.update(saved)
+
+
+def test_regroup_is_the_decimators_next_level():
+    "One level coarser in the page (regroup_points, the same rule as the browser's JS) = min-max of every 4 display points (explorers.base._minmax), NaN/inf as gaps, ties to the earlier point."
+    from lossviz.explorers.base import _minmax
+    from lossviz.plots.style import json_safe
+    from lossviz.widgets.jupyter import regroup_points
+    rng = np.random.default_rng(0)
+    for n in list(range(0, 12)) + [37, 400]:
+        y = rng.choice([0.0, -0.0, 1.0, 2.0, np.nan, np.inf, -np.inf, 0.5, -3.0], size=n)
+        x = np.arange(n) * 2 + 1
+        gx, gy = _minmax(x[: n // 4 * 4], y[: n // 4 * 4], 4)
+        assert regroup_points(json_safe(x), json_safe(y)) == (json_safe(gx), json_safe(gy)), n
+    w = ExplorerWidget({"data": [{"x": [1, 2, 3, 4, 5], "y": [3.0, None, 1.0, 2.0, 9.0]}], "layout": {}})
+    n = w.extend({0: (np.array([6, 7]), np.array([0.5, np.nan]), False, 1)}) # one level coarser, then two new points
+    assert w.figure["data"][0]["x"] == [1, 3, 6, 7] and w.figure["data"][0]["y"] == [3.0, 1.0, 0.5, None] and n < 120

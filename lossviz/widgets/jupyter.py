@@ -15,10 +15,10 @@ from ..explorers.base import Explorer, Control
 from ..plots.style import figure_json
 
 # %% auto #0
-__all__ = ['plotly_js_path', 'PlotlyJS', 'plotly_js_source', 'plotly_js_version', 'plotly_js', 'ExplorerWidget', 'Poller',
-           'JupyterView', 'jupyter_view']
+__all__ = ['plotly_js_path', 'PlotlyJS', 'plotly_js_source', 'plotly_js_version', 'plotly_js', 'preload', 'regroup_points',
+           'ExplorerWidget', 'Poller', 'JupyterView', 'jupyter_view']
 
-# %% ../../nbs/32_widgets.ipynb #90d53835
+# %% ../../nbs/32_widgets.ipynb #f3ad42f2
 def plotly_js_path() -> Path:
     "The plotly.js bundle shipped inside the installed plotly package (works offline)."
     import plotly
@@ -26,38 +26,7 @@ def plotly_js_path() -> Path:
     if not p.exists(): raise FileNotFoundError(f"plotly.js: expected {p} in the plotly package; reinstall plotly")
     return p
 
-class PlotlyJS(anywidget.AnyWidget):
-    "plotly.js from the plotly package, sent to the browser once per kernel; every `ExplorerWidget` refers to this widget."
-    _esm = "export default { render({ el }) { el.style.display = 'none'; } };"
-    source = traitlets.Unicode("").tag(sync=True)
-
-_LIB: dict = {}
-
-def plotly_js_source() -> str:
-    "The text of the plotly.js bundle (read once per kernel)."
-    if "src" not in _LIB: _LIB["src"] = plotly_js_path().read_text(encoding="utf-8")
-    return _LIB["src"]
-
-def plotly_js_version() -> str:
-    "The key the browser caches plotly.js under: the plotly package's version and the bundle's size."
-    import plotly
-    return f"{plotly.__version__}-{plotly_js_path().stat().st_size}"
-
-def plotly_js() -> PlotlyJS:
-    "The kernel's one `PlotlyJS` widget (made on first use, holding the source until a page has loaded it)."
-    w = _LIB.get("w")
-    if w is None or w.comm is None:
-        w = _LIB["w"] = PlotlyJS(source="" if _LIB.get("ready") else plotly_js_source())
-    return w
-
-def _plotly_ready():
-    "A page evaluated plotly.js (and cached it): empty the widget's source, so a page reload restores a few kB, not 4.8 MB."
-    _LIB["ready"] = True
-    w = _LIB.get("w")
-    if w is not None and w.comm is not None and w.source: w.source = ""
-
-# %% ../../nbs/32_widgets.ipynb #c970fd0b
-_JS = r"""
+_LOADER_JS = r"""
 const KEY = "__lossvizPlotly";
 // plotly.js kept in the browser's IndexedDB, keyed by the plotly package's version: a page reload (or a later page) gets
 // it without the kernel, whose widget state then stays small and comes back fast
@@ -78,40 +47,134 @@ function cache(mode, f) {
     } catch (e) { done(null); }
   });
 }
-function loadPlotly(model) {
+// resolved once the kernel's PlotlyJS model has finished anywidget's initialisation. Evaluating plotly.js blocks the page
+// for 0.1-5 s; anywidget gives every model 2 s to initialise and otherwise drops every later message to it ("[anywidget]
+// Failed to initialize model."), so the evaluation never starts before that model is ready
+function libInit() {
+  if (!globalThis.__lossvizLibInit) { let r; const p = new Promise((res) => { r = res; }); p.resolve = r; globalThis.__lossvizLibInit = p; }
+  return globalThis.__lossvizLibInit;
+}
+// lib: the PlotlyJS model (source, version); talk: a model of this page whose messages reach the kernel and come back
+function loadPlotly(lib, talk, why) {
   if (!globalThis[KEY]) {
     globalThis[KEY] = (async () => {
       if (globalThis.Plotly && globalThis.Plotly.react && globalThis.Plotly.__lossviz) return globalThis.Plotly;
-      const version = model.get("plotly_version") || "";
+      const t00 = performance.now();
+      await Promise.race([libInit(), new Promise((r) => setTimeout(r, 3000))]);
+      const version = (lib && lib.get("version")) || talk.get("plotly_version") || "";
       let src = null, cached = false, from = "widget";
       const t0 = performance.now();
-      try { // the kernel's PlotlyJS widget, while it still holds the source: it came with the page (no round trip to a busy kernel)
-        const id = (model.get("lib") || "").replace("IPY_MODEL_", "");
-        if (id) src = (await model.widget_manager.get_model(id)).get("source");
-      } catch (e) { src = null; }
+      src = (lib && lib.get("source")) || null; // while the kernel's widget still holds it: it came with the page (no round trip to a busy kernel)
       if (!src && version) { src = await cache("readonly", (s) => s.get(version)); cached = !!src; from = "cache"; }
+      // the early load (PlotlyJS widget) stops here: a figure asks the kernel through its own widget
+      if (!src && why === "ahead") throw new Error("no plotly.js in the widget or the cache yet");
       if (!src) { // neither: ask the kernel for the source
         from = "kernel";
         src = await new Promise((resolve, reject) => {
-          const got = (msg) => { if (msg && msg.type === "plotly_source") { model.off("msg:custom", got); resolve(msg.source); } };
-          model.on("msg:custom", got);
-          model.send({ type: "need_plotly" });
-          setTimeout(() => { model.off("msg:custom", got); reject(new Error("no plotly.js from the kernel within 60 s")); }, 60000);
+          const got = (msg) => { if (msg && msg.type === "plotly_source") { talk.off("msg:custom", got); resolve(msg.source); } };
+          talk.on("msg:custom", got);
+          talk.send({ type: "need_plotly" });
+          setTimeout(() => { talk.off("msg:custom", got); reject(new Error("no plotly.js from the kernel within 60 s")); }, 60000);
         });
       }
       if (!src) throw new Error("no plotly.js source");
       const t1 = performance.now();
       (new Function("module", "exports", "define", src)).call(globalThis, undefined, undefined, undefined);
-      globalThis.__lossvizPlotlyLoad = { from, get_ms: t1 - t0, eval_ms: performance.now() - t1 }; // read by the benchmark
+      // read by the benchmark: where it came from, who asked (the PlotlyJS widget ahead of any figure, or a figure), timings
+      globalThis.__lossvizPlotlyLoad = { from, why, wait_ms: t0 - t00, get_ms: t1 - t0, eval_ms: performance.now() - t1, done: performance.now() };
       if (!globalThis.Plotly) throw new Error("plotly.js did not define window.Plotly");
       globalThis.Plotly.__lossviz = true;
       if (!cached && version) cache("readwrite", (s) => s.put(src, version));
-      model.send({ type: "plotly_ready" }); // the kernel may drop the source from its widget state now
+      talk.send({ type: "plotly_ready" }); // the kernel may drop the source from its widget state now
       return globalThis.Plotly;
     })();
     globalThis[KEY].catch(() => { globalThis[KEY] = null; });
   }
   return globalThis[KEY];
+}
+"""
+
+def _on_plotly_msg(w, content, buffers=None):
+    "A page's messages about plotly.js: it needs the source (neither the widget's nor its cache had it), or it has loaded it."
+    if not isinstance(content, dict): return
+    if content.get("type") == "need_plotly": w.send({"type": "plotly_source", "source": plotly_js_source()})
+    elif content.get("type") == "plotly_ready": _plotly_ready()
+
+class PlotlyJS(anywidget.AnyWidget):
+    "plotly.js from the plotly package, sent to the browser once per kernel; every `ExplorerWidget` refers to this widget. The page starts loading it as soon as this widget exists, before any figure needs it."
+    _esm = _LOADER_JS + r"""
+export default {
+  initialize({ model }) { // anywidget resolves this model right after: only then start (see libInit)
+    setTimeout(() => { libInit().resolve(); loadPlotly(model, model, "ahead").catch(() => {}); }, 0); // (a figure retries)
+  },
+  render({ el }) { el.style.display = "none"; },
+};
+"""
+    source = traitlets.Unicode("").tag(sync=True)
+    version = traitlets.Unicode("").tag(sync=True) # the browser's cache key of plotly.js
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.on_msg(_on_plotly_msg)
+
+_LIB: dict = {}
+
+def plotly_js_source() -> str:
+    "The text of the plotly.js bundle (read once per kernel)."
+    if "src" not in _LIB: _LIB["src"] = plotly_js_path().read_text(encoding="utf-8")
+    return _LIB["src"]
+
+def plotly_js_version() -> str:
+    "The key the browser caches plotly.js under: the plotly package's version and the bundle's size."
+    import plotly
+    return f"{plotly.__version__}-{plotly_js_path().stat().st_size}"
+
+def plotly_js() -> PlotlyJS:
+    "The kernel's one `PlotlyJS` widget (made on first use, holding the source until a page has loaded it)."
+    w = _LIB.get("w")
+    if w is None or w.comm is None:
+        w = _LIB["w"] = PlotlyJS(source="" if _LIB.get("ready") else plotly_js_source(), version=plotly_js_version())
+    return w
+
+def _plotly_ready():
+    "A page evaluated plotly.js (and cached it): empty the widget's source, so a page reload restores a few kB, not 4.8 MB."
+    _LIB["ready"] = True
+    w = _LIB.get("w")
+    if w is not None and w.comm is not None and w.source:
+        # in the kernel only (what a reload restores): no message to the page's model. Under load anywidget may have given
+        # up on initialising that model (2 s), and every message to it would then end as "[anywidget] Failed to initialize
+        # model." in the console
+        with w._lock_property(source=""): w.source = ""
+
+def preload() -> PlotlyJS|None:
+    "In a Jupyter kernel, make the kernel's `PlotlyJS` widget now: the page loads plotly.js before the first figure needs it. Elsewhere a no-op (None)."
+    import sys
+    if "ipykernel" not in sys.modules: return None
+    from IPython import get_ipython
+    ip = get_ipython()
+    if ip is None or getattr(ip, "kernel", None) is None: return None
+    return plotly_js()
+
+# %% ../../nbs/32_widgets.ipynb #1f484bdc
+_JS = _LOADER_JS + r"""
+// one decimation level coarser (the kernel's Decimator doubles its bucket): every 4 points become the min and the max
+// of the 4 in x order (non-finite/null skipped; ties: the earlier point; none finite: the first, twice); a last group of
+// fewer than 4 is dropped. The same rule as lossviz.explorers.base._minmax, so page and kernel hold the same arrays
+function regroup(xs, ys) {
+  const X = [], Y = [];
+  for (let g = 0; g + 4 <= xs.length; g += 4) {
+    let lo = -1, hi = -1;
+    for (let k = g; k < g + 4; k++) {
+      const v = ys[k];
+      if (typeof v !== "number" || !isFinite(v)) continue;
+      if (lo < 0 || v < ys[lo]) lo = k;
+      if (hi < 0 || v > ys[hi]) hi = k;
+    }
+    if (lo < 0) lo = hi = g;
+    const a = Math.min(lo, hi), b = Math.max(lo, hi);
+    X.push(xs[a], xs[b]); Y.push(ys[a], ys[b]);
+  }
+  return [X, Y];
 }
 
 const h = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
@@ -148,11 +211,12 @@ function control(c, send) {
   }
   input.className = "lossviz-input"; row.appendChild(input); if (readout) row.appendChild(readout);
   show(c.value);
-  input.addEventListener("change", () => send({ type: "set", name: c.name, value: read() }));
+  input.addEventListener("change", () => { globalThis.__lossvizSetAt = performance.now(); send({ type: "set", name: c.name, value: read() }); });
   return { row, show };
 }
 
 async function render({ model, el }) {
+  const t_render = performance.now();
   const root = h("div", "lossviz-explorer lossviz-" + (model.get("kind") || "column"));
   const side = h("div", "lossviz-side"), controls = h("div", "lossviz-controls"), err = h("div", "lossviz-error");
   const main = h("div", "lossviz-main"), bar = h("div", "lossviz-bar"), note = h("div", "lossviz-note"), buttons = h("div", "lossviz-buttons");
@@ -189,8 +253,14 @@ async function render({ model, el }) {
   drawControls(); drawNote(); drawError(); drawButtons();
   const on = [["change:controls", drawControls], ["change:note", drawNote], ["change:error", () => { drawError(); drawControls(); }], ["change:actions", drawButtons]];
   on.forEach(([e, f]) => model.on(e, f));
-  let Plotly;
-  try { Plotly = await loadPlotly(model); }
+  let Plotly, t_plotly = 0;
+  try {
+    let lib = null;
+    try { const id = (model.get("lib") || "").replace("IPY_MODEL_", ""); if (id) lib = await model.widget_manager.get_model(id); } catch (e) { lib = null; }
+    try { Plotly = await loadPlotly(lib, model, "figure"); }
+    catch (e) { Plotly = await loadPlotly(lib, model, "figure"); } // the early load gave up: again, asking through this view
+    t_plotly = performance.now();
+  }
   catch (e) { div.textContent = "lossviz: could not load plotly.js (" + e + ")"; div.classList.add("lossviz-plot-error"); return; }
   let chain = Promise.resolve();
   const run = (f) => { chain = chain.then(f).catch((e) => console.warn("lossviz plot:", e)); return chain; };
@@ -211,29 +281,38 @@ async function render({ model, el }) {
     return lay;
   };
   const draw = () => run(() => {
-    const f = model.get("figure") || {};
+    const f = model.get("figure") || {}, start = performance.now();
     narrow = isNarrow(f);
-    return Plotly.react(div, structuredClone(f.data || []), adapt(structuredClone(f.layout || {})), config).then(mark);
+    return Plotly.react(div, structuredClone(f.data || []), adapt(structuredClone(f.layout || {})), config).then(() => {
+      mark(); // where a control change's time goes (read by the latency benchmark): to the kernel and back, waiting, drawing
+      globalThis.__lossvizDrawTimes = { set: globalThis.__lossvizSetAt || 0, arrived: globalThis.__lossvizFigureAt || 0, start, done: performance.now() };
+    });
   });
   const onmsg = (msg) => {
     if (!msg || msg.type !== "extend") return;
-    const f = model.get("figure");
+    const f = model.get("figure"), whole = {};
     msg.traces.forEach((i, k) => { // keep this page's copy of the state current (a second view, a later render)
       const t = f && f.data && f.data[i];
+      const g = msg.regroup ? msg.regroup[k] || 0 : 0;
       if (!t) return;
-      t.x = msg.replace[k] ? msg.x[k].slice() : (t.x || []).concat(msg.x[k]);
-      t.y = msg.replace[k] ? msg.y[k].slice() : (t.y || []).concat(msg.y[k]);
+      let x = t.x || [], y = t.y || [];
+      if (msg.replace[k]) { x = msg.x[k].slice(); y = msg.y[k].slice(); }
+      else { for (let r = 0; r < g; r++) [x, y] = regroup(x, y); x = x.concat(msg.x[k]); y = y.concat(msg.y[k]); }
+      t.x = x; t.y = y;
+      if (g) whole[k] = [x.slice(), y.slice()]; // a coarser decimation level: the thinned trace, rebuilt here from what the page holds
     });
     run(() => {
       const rep = [], ext = [];
-      msg.traces.forEach((i, k) => (msg.replace[k] ? rep : ext).push(k));
+      msg.traces.forEach((i, k) => (msg.replace[k] || whole[k] ? rep : ext).push(k));
+      const xs = (k) => (whole[k] ? whole[k][0] : msg.x[k]), ys = (k) => (whole[k] ? whole[k][1] : msg.y[k]);
       let p = Promise.resolve();
-      if (rep.length) p = p.then(() => Plotly.restyle(div, { x: rep.map((k) => msg.x[k]), y: rep.map((k) => msg.y[k]) }, rep.map((k) => msg.traces[k])));
+      if (rep.length) p = p.then(() => Plotly.restyle(div, { x: rep.map(xs), y: rep.map(ys) }, rep.map((k) => msg.traces[k])));
       if (ext.length) p = p.then(() => Plotly.extendTraces(div, { x: ext.map((k) => msg.x[k]), y: ext.map((k) => msg.y[k]) }, ext.map((k) => msg.traces[k])));
       return p.then(mark);
     });
   };
-  model.on("change:figure", draw);
+  const redraw = () => { globalThis.__lossvizFigureAt = performance.now(); draw(); };
+  model.on("change:figure", redraw);
   model.on("msg:custom", onmsg);
   let width = 0;
   const ro = new ResizeObserver(() => {
@@ -245,7 +324,9 @@ async function render({ model, el }) {
     }
   });
   ro.observe(div);
-  draw();
+  draw().then(() => { // read by the latency benchmark: when this view began to render, had plotly.js, was first drawn
+    globalThis.__lossvizFirstDraw = { render: t_render, plotly: t_plotly, done: performance.now(), renders: +div.dataset.renders };
+  });
   if (model.get("clickable")) run(() => { // after the first draw (div.on exists): clicks go to the explorer's click(x, y, trace)
     if (div.on) div.on("plotly_click", (ev) => { const p = ev && ev.points && ev.points[0];
       if (p && typeof p.x === "number" && typeof p.y === "number") send({ type: "click", x: p.x, y: p.y, trace: p.curveNumber }); });
@@ -254,7 +335,7 @@ async function render({ model, el }) {
   return () => {
     ro.disconnect();
     on.forEach(([e, f]) => model.off(e, f));
-    model.off("change:figure", draw);
+    model.off("change:figure", redraw);
     model.off("msg:custom", onmsg);
     try { send({ type: "detached" }); } catch (e) {}
     try { Plotly.purge(div); } catch (e) {}
@@ -288,6 +369,22 @@ select.lossviz-input { max-width: 190px; }
 .lossviz-plot-error { color: #b02a37; font-family: monospace; padding: 8px; }
 """
 
+def regroup_points(xs:list, ys:list) -> tuple[list, list]:
+    "One decimation level coarser, as the browser does it: every 4 points -> the min and max of the 4 in x order (non-finite/None skipped, ties: the earlier, none finite: the first twice); a last group of fewer than 4 dropped."
+    X, Y = [], []
+    ok = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    for g in range(0, len(xs) // 4 * 4, 4):
+        lo = hi = -1
+        for k in range(g, g + 4):
+            v = ys[k]
+            if not ok(v): continue
+            if lo < 0 or v < ys[lo]: lo = k
+            if hi < 0 or v > ys[hi]: hi = k
+        if lo < 0: lo = hi = g
+        a, b = min(lo, hi), max(lo, hi)
+        X += [xs[a], xs[b]]; Y += [ys[a], ys[b]]
+    return X, Y
+
 class ExplorerWidget(anywidget.AnyWidget):
     "One explorer view in the browser: controls, note, buttons, error line and a plotly figure (whole as state, new points as messages)."
     _esm = _JS
@@ -316,8 +413,7 @@ class ExplorerWidget(anywidget.AnyWidget):
             d = 1 if t == "attached" else -1
             self.views = max(self.views + d, 0)
             if self.on_view is not None: self.on_view(d)
-        elif t == "need_plotly": self.send({"type": "plotly_source", "source": plotly_js_source()}) # a page without plotly.js, cache or source
-        elif t == "plotly_ready": _plotly_ready()
+        elif t in ("need_plotly", "plotly_ready"): _on_plotly_msg(self, content) # a page without plotly.js, cache or source; or one that loaded it
         elif t == "set" and self.on_set is not None: self.on_set(content.get("name"), content.get("value"))
         elif t == "act" and self.on_act is not None: self.on_act(content.get("name"))
         elif t == "click" and self.on_click is not None: self.on_click(content.get("x"), content.get("y"), content.get("trace"))
@@ -327,22 +423,27 @@ class ExplorerWidget(anywidget.AnyWidget):
         self.figure = fig if isinstance(fig, dict) else figure_json(fig)
         return self
 
-    def extend(self, updates:dict, # trace index -> (x, y, replace): new points to append, or the trace's whole arrays
+    def extend(self, updates:dict, # trace index -> (x, y, replace[, regroup]): new points to append, or the trace's whole arrays
               ) -> int:
-        "Stream points: append (or replace) trace data in the browser and in this widget's state; returns the message's bytes."
+        "Stream points: append (or replace) trace data in the browser and in this widget's state; returns the message's bytes. With `regroup` k > 0 the trace is first made k decimation levels coarser where it is (`regroup_points`), then `x, y` appended."
         from lossviz.plots.style import json_safe
         import json
         if not updates: return 0
-        traces, xs, ys, rep = [], [], [], []
+        traces, xs, ys, rep, reg = [], [], [], [], []
         data = self.figure.get("data", [])
-        for i, (x, y, replace) in sorted(updates.items()):
+        for i, (x, y, replace, *more) in sorted(updates.items()):
+            k = int(more[0]) if more else 0
             x, y = json_safe(np.asarray(x)), json_safe(np.asarray(y, dtype=np.float64))
             if i < len(data): # the state follows, in place: a reload or another view gets every point, with no state message now
                 t = data[i]
-                t["x"] = list(x) if replace else (t.get("x") or []) + list(x)
-                t["y"] = list(y) if replace else (t.get("y") or []) + list(y)
-            traces.append(int(i)); xs.append(x); ys.append(y); rep.append(bool(replace))
+                if replace: t["x"], t["y"] = list(x), list(y)
+                else:
+                    ox, oy = t.get("x") or [], t.get("y") or []
+                    for _ in range(k): ox, oy = regroup_points(ox, oy)
+                    t["x"], t["y"] = list(ox) + list(x), list(oy) + list(y)
+            traces.append(int(i)); xs.append(x); ys.append(y); rep.append(bool(replace)); reg.append(0 if replace else k)
         msg = {"type": "extend", "traces": traces, "x": xs, "y": ys, "replace": rep}
+        if any(reg): msg["regroup"] = reg
         self.send(msg)
         n = len(json.dumps(msg, allow_nan=False))
         self.bytes_sent += n
@@ -350,7 +451,7 @@ class ExplorerWidget(anywidget.AnyWidget):
 
     def __repr__(self): return f"ExplorerWidget({len(self.figure.get('data', []))} traces, {len(self.controls)} controls)"
 
-# %% ../../nbs/32_widgets.ipynb #455eae0f
+# %% ../../nbs/32_widgets.ipynb #1667dee3
 class Poller:
     "Call `fn()` every `interval` seconds without blocking: an asyncio task on the running event loop, else a daemon thread."
     def __init__(self,
@@ -426,7 +527,7 @@ class Poller:
 
     def __repr__(self): return f"Poller(every {self.interval:g}s, {'running' if self.running else 'stopped'})"
 
-# %% ../../nbs/32_widgets.ipynb #7186dde3
+# %% ../../nbs/32_widgets.ipynb #e4551c61
 class _Control:
     "A control of a `JupyterView` as Python sees it: `.value` reads the widget's state; setting it acts like the browser."
     def __init__(self, view, name): self.view, self.name = view, name
@@ -449,6 +550,18 @@ class _Button:
     def disabled(self) -> bool: return not self.view.plot.actions.get(self.name, False)
     def click(self): self.view._on_act(self.name)
 
+def _coarser(ep0, x0, y0, ep, x, y, most:int=8) -> tuple[int, int]:
+    "(k, m): the new display arrays `x, y` (epoch `ep`) begin with the old ones (epoch `ep0`) made k levels coarser (`regroup_points`), m points long; (0, 0) if not."
+    from lossviz.explorers.base import _minmax
+    if not (isinstance(ep0, int) and isinstance(ep, int) and 0 < ep - ep0 <= most and len(x0)): return 0, 0
+    gx, gy = np.asarray(x0), np.asarray(y0, dtype=np.float64)
+    for _ in range(ep - ep0): # the Decimator doubles its bucket once per epoch: 4 display points -> their min and max
+        n = len(gx) // 4 * 4
+        gx, gy = _minmax(gx[:n], gy[:n], 4)
+    m = len(gx)
+    if m > len(x) or not (np.array_equal(gx, np.asarray(x)[:m]) and np.array_equal(gy, np.asarray(y, dtype=np.float64)[:m], equal_nan=True)): return 0, 0
+    return ep - ep0, m
+
 class JupyterView:
     "The Jupyter front end of any explorer: one `ExplorerWidget` (controls, note, buttons, figure) kept in step with the explorer."
     def __init__(self, explorer:Explorer, # the explorer to show
@@ -456,12 +569,13 @@ class JupyterView:
                 ):
         if not isinstance(explorer, Explorer): raise TypeError(f"explorer: expected a lossviz Explorer, got {type(explorer).__name__}")
         self.explorer = ex = explorer
+        plotly_js() # first: the page starts loading plotly.js (if it has not yet) while this kernel builds the figure
         if not hasattr(ex, "lock"): ex.lock = threading.RLock()
         self._fv, self._sent = None, {}
         with ex.lock: # the widget opens with its whole state: the first render already shows controls and figure
             state = dict(controls=[c.to_dict() for c in ex.controls()], note=ex.note(), actions=dict(ex.actions()))
             fig = figure_json(ex.figure())
-            self._sent = {i: (ep, len(x)) for i, (x, y, ep) in ex.streams().items()}
+            self._sent = {i: (ep, np.array(x), np.array(y)) for i, (x, y, ep) in ex.streams().items()}
             self._fv = ex.figure_version
         self.plot = ExplorerWidget(fig, kind=ex.layout, layout=W.Layout(width="100%"), clickable=bool(getattr(ex, "clickable", False)), **state)
         self.plot.on_view, self.plot.on_set, self.plot.on_act, self.plot.on_click = self._on_view, self._on_set, self._on_act, self._on_click
@@ -499,18 +613,21 @@ class JupyterView:
     def _draw(self):
         ex = self.explorer
         self.plot.show(ex.figure())
-        self._sent = {i: (ep, len(x)) for i, (x, y, ep) in ex.streams().items()}
+        self._sent = {i: (ep, np.array(x), np.array(y)) for i, (x, y, ep) in ex.streams().items()}
         self._fv = ex.figure_version
 
     def _stream(self) -> int:
-        "Send the new points of every stream (a whole trace where its decimation was rebuilt); returns the bytes sent."
+        "Send the new points of every stream; where its decimation became coarser, only how many levels (the browser thins what it holds) and the points after; a whole trace where it was rebuilt otherwise. Returns the bytes sent."
         upd = {}
         for i, (x, y, ep) in self.explorer.streams().items():
-            ep0, n0 = self._sent.get(i, (None, 0))
+            ep0, x0, y0 = self._sent.get(i, (None, (), ()))
+            n0 = len(x0)
             if ep0 == ep and len(x) == n0: continue
             if ep0 == ep and len(x) > n0: upd[i] = (x[n0:], y[n0:], False)
-            else: upd[i] = (x, y, True)
-            self._sent[i] = (ep, len(x))
+            else:
+                k, m = _coarser(ep0, x0, y0, ep, x, y)
+                upd[i] = (x[m:], y[m:], False, k) if k else (x, y, True)
+            self._sent[i] = (ep, np.array(x), np.array(y)) # what the page holds now (copies: a stream may reuse its buffers)
         return self.plot.extend(upd)
 
     # ---- browser -> explorer
