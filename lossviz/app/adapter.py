@@ -4,7 +4,7 @@
 
 # %% ../../nbs/33a_app_adapter.ipynb #741edd9a
 from __future__ import annotations
-import contextlib, html, math, threading
+import contextlib, html, math, threading, time
 import numpy as np
 import param
 import panel as pn
@@ -123,6 +123,7 @@ class PanelView:
         if not hasattr(ex, "lock"): ex.lock = threading.RLock()
         self._muted, self._sigs, self._cache, self.controls = False, None, {}, {}
         self._fv, self._sent, self._cb, self._tails = None, {}, None, {}
+        self._lag, self._lag_t = {}, 0.0 # trace -> (x, y) the pane's figure does not hold yet; when it last caught up
         self.note = pn.pane.HTML("", sizing_mode="stretch_width", margin=(5, 10))
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self.buttons = {}
@@ -200,6 +201,7 @@ class PanelView:
         ex = self.explorer
         self.pane.object = ex.figure()
         self._sent = {i: (ep, fin, fin, x[fin - 1] if fin else None) for i, x, y, ep, fin in self._streams()} # the figure: final points
+        self._lag = {}
         self._fv = ex.figure_version
 
     def _stream(self) -> bool:
@@ -213,9 +215,18 @@ class PanelView:
             start = old[1] if old is not None and old[0] == ep and old[1] <= fin and old[1] < len(x) else None
             changed.append((i, x, y, start)); self._sent[i] = sig
         if not changed: return False
-        for i, x, y, _ in changed: fig.data[i].x, fig.data[i].y = x, y
-        if not self._push(changed): self.pane.param.trigger("object")
+        self._lag.update({i: (x, y) for i, x, y, _ in changed})
+        pushed = self._push(changed)
+        if not pushed or self.explorer.done or time.monotonic() - self._lag_t >= 1.0: self._catch_up()
+        if not pushed: self.pane.param.trigger("object")
         return True
+
+    def _catch_up(self):
+        "Put the newest streams into the pane's figure (what a new model of the pane is drawn from): at most once a second while streaming, as plotly validates every array it is given."
+        fig = self.pane.object
+        for i, (x, y) in self._lag.items():
+            if i < len(fig.data): fig.data[i].x, fig.data[i].y = x, y
+        self._lag, self._lag_t = {}, time.monotonic()
 
     def _tail_source(self, m):
         "The small data source through which the browser view of model `m` gets new points (created on first use; `m.tags` holds it)."
@@ -240,7 +251,8 @@ class PanelView:
         for m in models:
             tailed = self.send_tails and m.id in self._tails
             parts = [c for c in changed if c[3] is not None and tailed]
-            whole = [c for c in changed if c[3] is None or not tailed]
+            # a model's first update: it was drawn from the figure, which may lag by up to a second: every lagging trace, whole
+            whole = [c for c in changed if c[3] is None] if tailed else [(i, x, y, None) for i, (x, y) in self._lag.items()]
             for i, x, y, _ in whole: m.data_sources[i].data.update(x=[np.asarray(x)], y=[np.asarray(y)])
             if parts:
                 self._tail_source(m).data = {"i": np.concatenate([np.full(len(x) - s, i, np.int32) for i, x, y, s in parts]),

@@ -78,7 +78,7 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
     for a in fig.layout.annotations: a.font.size = 12; a.x = 0; a.xanchor = "left"
     return fig
 
-# %% ../../nbs/33b_app_runs.ipynb #4f0c90aa
+# %% ../../nbs/33b_app_runs.ipynb #2f28d487
 STATUS_COLORS = {"created": "#6c757d", "running": "#198754", "paused": "#d39e00", "finished": "#0d6efd",
                  "stopped": "#495057", "failed": "#dc3545", "diverged": "#b02a37", "interrupted": "#fd7e14"}
 
@@ -170,6 +170,7 @@ class RunTimeline(Explorer):
         self.store = as_store(store)
         self.shared = bool(shared)
         self._follow: dict = {}
+        self._note, self._note_key, self._note_t = "", None, 0.0 # the last status pill, what it showed, when
         self._seen: dict = {} # run id -> the `_Follow.version` this timeline has shown
         self._run = None
         self._auto = not params.get("tracks")
@@ -286,11 +287,16 @@ class RunTimeline(Explorer):
         self._shape = self._figure_shape()
 
     def note(self) -> str:
-        "The main run's status pill (escaped), and the compared runs' statuses."
+        "The main run's status pill (escaped), and the compared runs' statuses; a status change shows at once, the step and epoch at most once a second."
+        # (every change of the note re-sends it: at 10 updates/s, 20 viewers spent more server time on the pill than on the points)
         if self._run is None or self._run not in self._follow: return '<span style="color:#666">No run selected: start one, or click a row of the table.</span>'
+        key = (self._run,) + tuple((rid, f.label, f.run.get("status"), f.run.get("error")) for rid, f in self._follow.items())
+        now = time.monotonic()
+        if key == self._note_key and now - self._note_t < 1.0: return self._note
         out = status_pill(self._follow[self._run].run)
         others = [f"{esc(f.label)}: {esc(f.run.get('status'))}" for rid, f in self._follow.items() if rid != self._run]
         if others: out += f'<div style="font-size:12px;color:#555">compared: {" · ".join(others)}</div>'
+        self._note, self._note_key, self._note_t = out, key, now
         return out
 
     def actions(self) -> dict:
@@ -321,7 +327,7 @@ class RunTimeline(Explorer):
 
     def __repr__(self): return f"RunTimeline(run {self._run}, compare {list(self.compare)}, {len(self.tracks)} tracks)"
 
-# %% ../../nbs/33b_app_runs.ipynb #c162a4a7
+# %% ../../nbs/33b_app_runs.ipynb #0fc76fcc
 TABLE_COLUMNS = ("id", "name", "status", "setup", "epoch", "step", "train loss", "test acc %", "started")
 # (data, model, loss and device share one "setup" column: twelve columns did not fit a 1000 px window's table)
 
@@ -374,7 +380,8 @@ class RunsPage:
     "The Runs page: start form (runs train in runner processes), the selected run's timeline, and the runs table."
     def __init__(self,
                  ctx, # the `PageContext` (store, URL state, launcher)
-                 table_every:float=1.0, # seconds between table refreshes
+                 table_every:float=1.0, # seconds between table refreshes (new runs, statuses)
+                 cells_every:float=5.0, # seconds between updates of running runs' cells (step, epoch, losses)
                  autostart:bool=True, # start periodic callbacks (off in tests that call `refresh_table`)
                 ):
         import panel as pn
@@ -431,7 +438,7 @@ class RunsPage:
                                           widths={"id": 45, "epoch": 80, "step": 80, "started": 105},
                                           configuration={"columnDefaults": {"headerWordWrap": True}}) # "train loss" on two lines, not "trai…"
         self.table.param.watch(self._on_select, "selection")
-        self._rows, self._updating = None, False
+        self._rows, self._updating, self.cells_every, self._patched = None, False, float(cells_every), 0.0
         self.refresh_table()
         hint = pn.pane.HTML('<span style="color:#555">Runs in this server\'s store — click a row to watch it.</span>', margin=(10, 10, 0, 10))
         card = pn.Card(*self.form.objects[1:], title="Start a run", collapsed=False, width=290, margin=(10, 5),
@@ -475,7 +482,10 @@ class RunsPage:
         rows = runs_rows(shared_runs(self.store) if self._shared else self.store.runs())
         if rows == self._rows: return
         if self._rows is not None and [r["id"] for r in rows] == [r["id"] for r in self._rows]:
-            # the same runs: send the changed cells only (steps and losses of running runs, each second), not the table
+            # the same runs: send the changed cells only, not the table; a status at once, steps and losses every `cells_every` s
+            if ([r["status"] for r in rows] == [r["status"] for r in self._rows] and
+                time.monotonic() - self._patched < self.cells_every): return
+            self._patched = time.monotonic()
             patch = {}
             for j, (new, old) in enumerate(zip(rows, self._rows)):
                 for c in TABLE_COLUMNS:
