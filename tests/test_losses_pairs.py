@@ -437,12 +437,17 @@ def test_old_import_paths_still_work():
 def _plain(name, S, y, kw):
     "The same loss by plain differentiable ops (the path vmap and second derivatives take)."
     if name == "ntxent": return P._ntxent_plain(S, y, kw.get("temperature", 0.07))
+    if name == "contrastive":
+        h = {**losses.spec("contrastive").defaults(), **kw}
+        return P._contrastive_plain(S, y, h["pos_margin"], h["neg_margin"], h["distance"], h["reduction"])
     h = {**losses.spec("multi_similarity").defaults(), **kw}
     return P._ms_plain(S, y, h["alpha"], h["beta"], h["base"], h["epsilon"], h["mining"])
 
 
 FUSED = [("multi_similarity", {}), ("multi_similarity", dict(mining=False)), ("multi_similarity", dict(epsilon=0.5, base=1.0)),
-         ("multi_similarity", dict(mining=False, beta=200.0, base=-1.0)), ("ntxent", {}), ("ntxent", dict(temperature=0.01))]
+         ("multi_similarity", dict(mining=False, beta=200.0, base=-1.0)), ("ntxent", {}), ("ntxent", dict(temperature=0.01)),
+         ("contrastive", {}), ("contrastive", dict(pos_margin=0.0, neg_margin=1.0, distance="euclidean")),
+         ("contrastive", dict(reduction="mean", neg_margin=0.1)), ("contrastive", dict(pos_margin=0.3, neg_margin=1.2, distance="euclidean", reduction="mean"))]
 
 
 @pytest.mark.parametrize("labels", ["random", "distinct", "one-class", "single", "zero-norm"])
@@ -480,7 +485,8 @@ def test_ms_fused_falls_back_where_exp_overflows():
     assert l.item() == pytest.approx(P.multi_similarity(S64, y, beta=200.0, base=-1.0, mining=False).item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("name,kw", [("multi_similarity", dict(beta=5.0)), ("multi_similarity", dict(beta=5.0, mining=False)), ("ntxent", dict(temperature=0.5))])
+@pytest.mark.parametrize("name,kw", [("multi_similarity", dict(beta=5.0)), ("multi_similarity", dict(beta=5.0, mining=False)), ("ntxent", dict(temperature=0.5)),
+                                     ("contrastive", dict(pos_margin=0.9, neg_margin=0.2)), ("contrastive", dict(pos_margin=0.5, neg_margin=1.3, distance="euclidean"))])
 def test_fused_closed_form_gradcheck(name, kw):
     # the closed-form backward against finite differences, and its second derivative (which differentiates the plain ops)
     e, y = batch(43, n=9, d=4, classes=3)

@@ -70,9 +70,34 @@ def pair_score(sim:torch.Tensor, # cosine similarities
     "A score that grows with similarity: `S` for cosine, `-sqrt(2 - 2S)` for Euclidean distance on the sphere."
     return sim if distance == "cosine" else -similarity_to_distance(sim)
 
-# %% ../../nbs/11_losses_pairs.ipynb #47cf7a7b
+# %% ../../nbs/11_losses_pairs.ipynb #ef16d7d8
 _DIST = HParam("cosine", choices=("cosine", "euclidean"), doc="work on cosine similarity, or on the Euclidean distance of normalised embeddings (PML)")
 _RED = HParam("nonzero", choices=("nonzero", "mean"), doc="average the terms that are > 0 (PML's AvgNonZeroReducer), or all valid terms")
+
+def _contrastive_fused(sim, labels, pm, nm, distance, reduction):
+    "The contrastive loss and its closed-form gradient in one pass without a graph (no host sync)."
+    n = sim.shape[0]
+    with torch.no_grad():
+        s = sim.detach()
+        samef = (labels[:, None] == labels[None, :]).to(s.dtype)
+        negf = torch.sub(1, samef)
+        # one [N, N] tensor of terms, disjoint sets: pm - z on the positives, z - nm on the negatives (z = S), or
+        # z - pm and nm - z with z = D; dT/dz is -1 / +1 (cosine) or +1 / -1 (euclidean), and dD/dS = -1/D
+        z = s if distance == "cosine" else (s * -2).add_(2).clamp_min_(0).sqrt_()
+        flip = 2.0 if distance == "cosine" else -2.0
+        T = torch.mul(z, -flip).add_(pm + nm).mul_(samef).add_(z).sub_(nm) if distance == "cosine" else \
+            torch.mul(z, -flip).sub_(pm + nm).mul_(samef).sub_(z).add_(nm)
+        A = T.relu_(); A.diagonal().zero_()
+        sp, sn = torch.dot(A.view(-1), samef.view(-1)), torch.dot(A.view(-1), negf.view(-1))
+        act = torch.sign(A)  # 1 where a term is > 0
+        if reduction == "nonzero": cp, cn = torch.dot(act.view(-1), samef.view(-1)), torch.dot(act.view(-1), negf.view(-1))
+        else: cp, cn = samef.sum() - n, negf.sum()
+        icp, icn = 1 / cp.clamp_min(1), 1 / cn.clamp_min(1)
+        value = sp * icp + sn * icn
+        # ∂L/∂S on an active term: -1/cp (positives), +1/cn (negatives); times 1/D for the distance (0 where D = 0)
+        G = act.mul_(samef.mul_(-(icp + icn)).add_(icn))
+        if distance != "cosine": G.mul_(torch.where(z > 0, z, 1.0).reciprocal_().mul_(z > 0))
+    return closed_form(value, (sim,), (G,), lambda S: _contrastive_plain(S, labels, pm, nm, distance, reduction))
 
 @register("contrastive", "pair",
           {"pos_margin": HParam(1.0, -1.0, 2.0, 0.05, doc="positives are pulled until S > pos_margin (or D < pos_margin)"),
@@ -91,6 +116,11 @@ def contrastive(sim:torch.Tensor, # [N, N] cosine similarities
                ) -> torch.Tensor:
     "Contrastive loss: hinge on positive pairs below a margin and negative pairs above one."
     check_pair_args(sim, labels)
+    if fused_ok(): return _contrastive_fused(sim, labels, pos_margin, neg_margin, distance, reduction)
+    return _contrastive_plain(sim, labels, pos_margin, neg_margin, distance, reduction)
+
+def _contrastive_plain(sim, labels, pos_margin, neg_margin, distance, reduction):
+    "The contrastive loss by differentiable ops (vmap, second derivatives)."
     lpos, lneg = log_pair_masks(labels, sim.dtype)  # 0 on the set, -big elsewhere: relu(score + mask) is 0 off the set
     if distance == "cosine": lp, ln = torch.sub(lpos, sim).add_(pos_margin).relu_(), torch.add(lneg, sim).sub_(neg_margin).relu_()
     else:

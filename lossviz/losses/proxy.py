@@ -95,10 +95,11 @@ class NormalizedSoftmax(ProxyLoss):
         self.check(sim, labels)
         return F.cross_entropy(sim / self.hparams["temperature"], labels)
 
-# %% ../../nbs/11a_losses_proxy.ipynb #1e8400c5
+# %% ../../nbs/11a_losses_proxy.ipynb #9681a38d
 def _normalize_backward(g, xn, inv, small):
     "The gradient of F.normalize's x / max(|x|, eps), from its result xn, inv = 1 / max(|x|, eps) and small = |x| < eps."
-    return torch.where(small, g, g - xn * (xn * g).sum(1, keepdim=True)).mul_(inv)
+    c = (xn * g).sum(1, keepdim=True).masked_fill_(small, 0.0)  # below eps the norm is clamped: no projection
+    return torch.addcmul(g, xn, c, value=-1).mul_(inv)
 
 def _proxy_anchor_fused(embeddings, proxies, labels, a, d, eps=1e-12):
     "Proxy-Anchor from the embeddings and proxies, with its closed-form gradients for both (|s| <= 1: no max shift)."
@@ -110,16 +111,16 @@ def _proxy_anchor_fused(embeddings, proxies, labels, a, d, eps=1e-12):
         en, pn = e * ie, p * ip  # F.normalize
         sim = en @ pn.T
         y = labels.long()
-        ep = sim.gather(1, y[:, None]).squeeze(1).mul_(-a).add_(a * d).exp_()  # e^{-α(s_iy - δ)}: each sample's own proxy
-        sp = torch.zeros(C, dtype=e.dtype, device=dev).index_add_(0, y, ep)
-        present = torch.zeros(C, dtype=e.dtype, device=dev).index_fill_(0, y, 1.0)  # the proxies with a positive
-        G = sim.mul_(a).add_(a * d).exp_().scatter_(1, y[:, None], 0.0)  # e^{α(s + δ)} on the other classes
+        y1 = y[:, None]
+        ep = sim.gather(1, y1).mul_(-a).add_(a * d).exp_()  # [N, 1] e^{-α(s_iy - δ)}: each sample's own proxy
+        sp = torch.zeros(C, dtype=e.dtype, device=dev).index_add_(0, y, ep.view(-1))
+        npp = (sp > 0).sum().clamp_min(1)  # the proxies with a positive (each term is > tiny: α(1 - δ) < -log tiny)
+        G = sim.mul_(a).add_(a * d).exp_().scatter_(1, y1, 0.0)  # e^{α(s + δ)} on the other classes
         sn = G.sum(0)
-        npp = present.sum().clamp_min(1)
         value = torch.log1p(sp).sum() / npp + torch.log1p(sn).sum() / C
         # ∂L/∂s: α e^{α(s+δ)} / (C (1 + Σ⁻)) on the other classes, -α e^{-α(s-δ)} / (|P⁺| (1 + Σ⁺)) on the own class
-        G.mul_(sn.add(1).reciprocal_().mul_(a / C))
-        G.scatter_(1, y[:, None], (ep * (-a) / (npp * (1 + sp[y])))[:, None])
+        G.mul_(sn.add_(1).reciprocal_().mul_(a / C))
+        G.scatter_(1, y1, ep.mul_(sp.add_(1).mul_(npp).reciprocal_().mul_(-a).gather(0, y)[:, None]))
         ge = _normalize_backward(G @ pn, en, ie, ne < eps)
         gp = _normalize_backward(G.T @ en, pn, ip, np_ < eps).to(proxies.dtype)
     return value, ge, gp
