@@ -14,7 +14,7 @@ balanced batch) do not need. lossviz's versions take any similarity matrix and h
 exact. Target (issue 14): lossviz / PML <= 0.5; where the hand-fused version itself is slower than half of PML,
 lossviz / hand-fused <= 1.2 instead. A PML configuration whose masks would not fit in memory is reported and skipped.
 """
-import argparse, statistics, time
+import argparse, os, statistics, time
 import torch
 import torch.nn.functional as F
 from pytorch_metric_learning import losses as PL, miners as PM
@@ -136,7 +136,8 @@ def main():
     CLOCK = time.process_time if a.clock == "cpu" else time.perf_counter
     dev = torch.device(a.device)
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
-    print(f"torch {torch.__version__}, {dev}, threads {torch.get_num_threads()}, {a.clock} clock, D={a.dim}, {a.classes} classes")
+    print(f"torch {torch.__version__}, {dev}, threads {torch.get_num_threads()}, {a.clock} clock, D={a.dim}, {a.classes} classes, "
+          f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"{'loss':29s} {'B':>5s} {'lossviz ms':>10s} {'PML ms':>8s} {'hand ms':>8s} {'lv/PML':>7s} {'lv/hand':>7s} {'hand/PML':>8s}  ok  value check")
     rows = []
     for B in a.batches:
@@ -168,6 +169,7 @@ def main():
     print(f"\nevery case meets the target (lossviz/PML <= 0.5, or hand/PML > 0.5 and lossviz/hand <= 1.2): {all(r[4] for r in rows)}")
     done = [r for r in rows if r[2] == r[2]]
     if done: print(f"worst lossviz/PML ratio {max(r[2] for r in done):.3f}; worst lossviz/hand ratio {max(r[3] for r in rows):.3f}")
+    print(f"load average at the end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
