@@ -6,8 +6,11 @@ git+<its repository>`, or put a checkout on PYTHONPATH).
 Run:  MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 .venv/bin/python benchmarks/collapse.py [--n 50000 --d 512 --c 100 10 --reps 7 --device cpu]
 
 One process; the implementations are timed alternately on the same float32 features (Gaussian classes offset from the
-origin, a random classifier); each line prints the median time, the median of the per-repetition ratios peer/lossviz,
-and the NC1 each one reports (the float32 pinv of the plain implementations may be far off: see nbs/15_collapse).
+origin, a classifier near the class centres); each line prints the median time, the median CPU time of the process per
+call (all its threads: what the call costs a shared machine), the median of the per-repetition ratios peer/lossviz, and
+the NC1 each one reports (the float32 pinv of the plain implementations may be far off: see nbs/15_collapse).
+The lossviz rows: the default; "no certified NC4" sends every sample through the classifier and nearest-centre products
+(the cost on features without class structure, e.g. at initialisation); "MKL sgemm" uses torch.mm instead of oneDNN.
 Goal: lossviz <= 0.2 s at N=50,000, D=512, C=100 on two CPU cores.
 """
 import argparse, os, statistics, time
@@ -102,28 +105,34 @@ def main():
         W, b = (centres + torch.randn(C, a.d, generator=g)).to(dev), torch.randn(C, generator=g).to(dev)
         y = y.to(dev)
         hn, yn, Wn, bn = (t.cpu().numpy() for t in (h, y, W, b))
-        def mkl():   # the same computation with torch.mm (MKL's sgemm) instead of oneDNN for the float32 products
-            lossviz.collapse._ONEDNN = False
-            try: return metrics(h, y, W, b)
-            finally: lossviz.collapse._ONEDNN = True
+        def flagged(**flags):   # the same lossviz code with module switches set (restored after)
+            def f():
+                old = {k: getattr(lossviz.collapse, k) for k in flags}
+                for k, v in flags.items(): setattr(lossviz.collapse, k, v)
+                try: return metrics(h, y, W, b)
+                finally:
+                    for k, v in old.items(): setattr(lossviz.collapse, k, v)
+            return f
         impls = {"lossviz": lambda: metrics(h, y, W, b),
-                 "lossviz, MKL sgemm": mkl,
+                 "lossviz, no certified NC4": flagged(_CERTIFY=False),      # every sample through the NC4 products
+                 "lossviz, MKL sgemm": flagged(_ONEDNN=False),
                  "torch float32 plain": lambda: torch_plain(h, y, W, b, C),
                  "numpy float64 plain": lambda: numpy_plain(hn, yn, Wn, bn, C)}
         if have_nc: impls["rhubarbwu/neural-collapse"] = lambda: rhubarbwu(h, y, W, b, C)
-        times = {k: [] for k in impls}; vals = {}
+        times = {k: [] for k in impls}; cpu = {k: [] for k in impls}; vals = {}
         for k, f in impls.items(): vals[k] = f(); sync()                      # warm-up
         for rep in range(a.reps):
             for k, f in (list(impls.items()) if rep % 2 == 0 else list(impls.items())[::-1]):   # alternate the order
-                sync(); t0 = time.perf_counter(); f(); sync(); times[k].append(time.perf_counter() - t0)
+                sync(); t0 = time.perf_counter(); c0 = time.process_time(); f(); sync()
+                times[k].append(time.perf_counter() - t0); cpu[k].append(time.process_time() - c0)
         base = times["lossviz"]
         print(f"\nC={C}")
-        print(f"{'implementation':<28}{'median s':>10}{'ratio vs lossviz':>18}{'NC1':>14}{'NC4':>8}{'CDNV':>10}")
+        print(f"{'implementation':<28}{'median s':>10}{'CPU s':>8}{'ratio vs lossviz':>18}{'NC1':>14}{'NC4':>8}{'CDNV':>10}")
         for k in impls:
             r = statistics.median(t / l for t, l in zip(times[k], base))
             v = vals[k]; v = v.as_dict() if hasattr(v, "as_dict") else v
             nc1, nc4, cd = v["nc1"], v["nc4"], v["cdnv"]
-            print(f"{k:<28}{statistics.median(times[k]):>10.3f}{r:>17.2f}x{nc1:>14.6g}{nc4:>8.4f}{cd:>10.4g}")
+            print(f"{k:<28}{statistics.median(times[k]):>10.3f}{statistics.median(cpu[k]):>8.3f}{r:>17.2f}x{nc1:>14.6g}{nc4:>8.4f}{cd:>10.4g}")
         print(f"lossviz median {statistics.median(base):.3f} s (goal <= 0.2 s on two CPU cores); "
               f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

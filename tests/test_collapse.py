@@ -172,6 +172,39 @@ def test_nc4_counts_exact_disagreements():
     assert metrics(h, y, weight=E, bias=bias).nc4 == pytest.approx(0.75)
 
 
+def test_classifier_ties_go_to_the_first_class_as_argmax():
+    "Duplicate classifier rows tie exactly: the lower class index wins (argmax), certified or not, as in the reference."
+    h, y, W, b = blobs(6, 32, 40, seed=13, noise=0.3, dtype=torch.float32)
+    W, b = W.clone(), b.clone()
+    W[3], b[3] = W[1], b[1]                                   # class 3's row = class 1's: class 3 never wins
+    ref = reference(h.double(), y, W.double(), b.double())
+    assert ref["nc4"] > 0.1                                   # the samples of class 3 disagree
+    close(metrics(h, y, W, b), ref, 1e-6, keys=("nc4",))
+    close(metrics(h, y, W, logits=h @ W.T + b), ref, 1e-6, keys=("nc4",))
+
+
+@pytest.mark.parametrize("own", [True, False])
+def test_certified_threaded_and_plain_paths_agree(own, monkeypatch):
+    "Tight classes (NC4 decisions certified by the margin bounds) plus far-out samples (computed): every code path, same values."
+    import lossviz.collapse as lc
+    h, y, W, b = blobs(12, 64, 300, sep=3.0, noise=0.5, offset=5.0, seed=14, imbalance=3.0, dtype=torch.float32)
+    g = torch.Generator().manual_seed(1)
+    far = torch.randperm(len(y), generator=g)[:len(y) // 20]
+    h[far] += 6 * torch.randn(len(far), h.shape[1], generator=g)       # 5% outliers: near other classes or nowhere
+    ref = reference(h.double(), y, W.double(), b.double())
+    kw = dict(weight=W, bias=b) if own else dict(weight=W, logits=h @ W.T + b)
+    got = {}
+    for name, cert, threads, onednn, chunk in [("certified", True, 3, True, 256), ("plain", False, 3, True, 256),
+                                               ("one thread", True, 1, True, None), ("mkl", True, 2, False, 97)]:
+        monkeypatch.setattr(lc, "_CERTIFY", cert); monkeypatch.setattr(lc, "_THREADS", threads); monkeypatch.setattr(lc, "_ONEDNN", onednn)
+        n0 = torch.get_num_threads()
+        got[name] = metrics(h, y, chunk=chunk, **kw)
+        assert torch.get_num_threads() == n0                    # the caller's setting is restored
+        close(got[name], ref, 1e-6, keys=("nc1", "nc4", "cdnv", "nc2_equinorm", "nc3"))
+    assert 0 < ref["nc4"] < 0.2
+    assert len({m.nc4 for m in got.values()}) == 1              # NC4 counts are exact on every path
+
+
 # --- streaming ------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("batch", [7, 33, 500, 10_000])
