@@ -155,7 +155,7 @@ def preload() -> PlotlyJS|None:
     if ip is None or getattr(ip, "kernel", None) is None: return None
     return plotly_js()
 
-# %% ../../nbs/32_widgets.ipynb #1f484bdc
+# %% ../../nbs/32_widgets.ipynb #2efe0ccb
 _JS = _LOADER_JS + r"""
 // one decimation level coarser (the kernel's Decimator doubles its bucket): every 4 points become the min and the max
 // of the 4 in x order (non-finite/null skipped; ties: the earlier point; none finite: the first, twice); a last group of
@@ -215,8 +215,31 @@ function control(c, send) {
   return { row, show };
 }
 
+// anywidget gives a model 2 s from its creation to be initialised; on a busy page (plotly.js being evaluated, a large
+// figure being drawn, a loaded machine) it can take longer, and anywidget then drops every later message to the model
+// with "[anywidget] Failed to initialize model." in the console: the figure would never update again. A view being
+// rendered means the model did initialise, so where that check failed its messages are routed past it again.
+async function revive(model) {
+  try {
+    let real = null; const f = (m) => { real = m; };
+    model.on("change:_lossviz_probe", f); model.set("_lossviz_probe", performance.now()); model.off("change:_lossviz_probe", f);
+    if (!real || !real.comm || typeof real.comm.on_msg !== "function") return false;
+    let any = Object.getPrototypeOf(real); // anywidget's model class: the one with its own _handle_comm_msg
+    while (any && !Object.prototype.hasOwnProperty.call(any, "_handle_comm_msg")) any = Object.getPrototypeOf(any);
+    const base = any && Object.getPrototypeOf(any);
+    if (!base || typeof base._handle_comm_msg !== "function") return false;
+    try { await any._handle_comm_msg.call(real, { content: { data: { method: "custom", content: { type: "lossviz-probe" } } }, buffers: [] }); return false; }
+    catch (e) {
+      real.comm.on_msg((msg) => base._handle_comm_msg.call(real, msg));
+      globalThis.__lossvizRevived = (globalThis.__lossvizRevived || 0) + 1; // read by the tests
+      return true;
+    }
+  } catch (e) { return false; }
+}
+
 async function render({ model, el }) {
   const t_render = performance.now();
+  revive(model);
   const root = h("div", "lossviz-explorer lossviz-" + (model.get("kind") || "column"));
   const side = h("div", "lossviz-side"), controls = h("div", "lossviz-controls"), err = h("div", "lossviz-error");
   const main = h("div", "lossviz-main"), bar = h("div", "lossviz-bar"), note = h("div", "lossviz-note"), buttons = h("div", "lossviz-buttons");

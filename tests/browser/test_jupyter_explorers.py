@@ -52,9 +52,6 @@ def _wait_plots(lab, page, i, n=1, timeout=60):
                       timeout, 0.05, f"the plot(s) of cell {i}")
 
 
-@pytest.mark.xfail(strict=False, reason="known defect (issue 8, open): after the plotly.js-caching fix the figures came back in "
-                   "0 of 11 reloads with 'model not found', yet one of two fresh-clone CI runs logged the page error "
-                   "'[anywidget] Failed to initialize model.' (7 explorers drawn 0.5-5.2 s after their cells)")
 def test_every_explorer_renders_without_errors_then_survives_a_reload(lab, tab):
     page = tab.page
     lab.open(page)
@@ -69,6 +66,8 @@ def test_every_explorer_renders_without_errors_then_survives_a_reload(lab, tab):
         lab.run_and_wait(page, k) # edge settings go through the displayed views
     time.sleep(1.0)
     for k in range(1, 1 + len(NAMES)): assert lab.plots(page, k)[0]["points"] > 0
+    # models anywidget had given up on (2 s to initialise on a busy page) whose messages the view routed past that check
+    print("views revived:", page.evaluate("() => globalThis.__lossvizRevived || 0"))
     assert _stderr(page) == [], _stderr(page)
     assert _errors(tab) == [], _errors(tab)
     tab.shot("jupyter-explorers")
