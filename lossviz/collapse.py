@@ -167,7 +167,7 @@ def _nc1_from(total:torch.Tensor, N:int, r:int, within:float) -> float:
     if r == 0: return float("inf") if within > 0 else float("nan")
     return float(total) / N
 
-# %% ../nbs/15_collapse.ipynb #878ca9e4
+# %% ../nbs/15_collapse.ipynb #dbef0cbf
 _ONEDNN = True # float32 products on the CPU through oneDNN's dense linear (torch's mkldnn backend) when it is available: 1.5-2x MKL's sgemm on these shapes on the AMD EPYC cores measured here
 _CERTIFY = True # skip the classifier and nearest-centre products for samples whose NC4 decisions the margin bounds settle (see "Cost")
 _THREADS = None # worker threads on the CPU (None: torch.get_num_threads())
@@ -176,10 +176,13 @@ def _linear(P:torch.Tensor, rows:int):
     "R -> R @ P for float32 CPU tensors through oneDNN's dense linear, P reordered once (rows: the expected batch); None where `torch.mm` is used."
     if not (_ONEDNN and P.device.type == "cpu" and P.dtype == torch.float32 and P.numel() and torch.backends.mkldnn.is_available()):
         return None
-    try:
+    try:                                                              # internal ops: probed once, else torch.mm
         op = torch.ops.mkldnn._linear_pointwise
         Pw = torch.ops.mkldnn._reorder_linear_weight(P.T.contiguous(), rows)
-    except (AttributeError, RuntimeError): return None
+        x = P.new_ones(1, P.shape[0])
+        if not torch.allclose(op(x, Pw, None, "none", [], ""), x @ P, rtol=1e-4, atol=1e-4 * float(P.abs().sum(0).max())):
+            return None
+    except (AttributeError, RuntimeError, TypeError): return None
     return lambda R: op(R, Pw, None, "none", [], "")
 
 def _label_wins(Z:torch.Tensor, j:torch.Tensor) -> torch.Tensor:
