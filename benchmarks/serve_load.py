@@ -7,8 +7,9 @@ For each session count N, N clients open the page the way BokehJS does (GET the 
 websocket with it, ACK, PULL-DOC-REQ, then `document_ready`, after which Panel sends updates), follow the live run for
 --seconds and report:
 
-- new-point latency p50/p95: from the moment a step was committed to the store (the `time` the writer stored with the row)
-  to the moment a PATCH-DOC carrying that step (the largest `x` in its column updates) reached a client;
+- new-point latency p50/p95: for every commit of the watched run (the `time` the writer stored with its rows), per client,
+  from that moment to the first PATCH-DOC that showed its newest step or a later one (the largest `x` of its column
+  updates); a client that updates rarely waits long (a commit not shown by the end counts until the end);
 - updates/s and bytes per update per session (all websocket frames of the PATCH-DOC);
 - server CPU (% of one core, averaged over the window) and server RSS per session ((RSS with N sessions - RSS before) / N);
 - RSS after the sessions close and the server destroyed them (goal: back near the RSS before they opened).
@@ -122,17 +123,21 @@ def commit_times(store_path, run_id) -> tuple:
     return a[:, 0], a[:, 1]
 
 
-def latencies(clients, t_start, steps, times) -> np.ndarray:
-    "Seconds from a step's commit to the first client update that showed it (per client, each new largest step once)."
+def latencies(clients, t_start, t_end, steps, times) -> np.ndarray:
+    "Per client and per commit of the run in [t_start, t_end - 2 s]: seconds from the commit to the first update that showed its newest step or a later one (a client that updates rarely waits long); a commit never shown counts as t_end - commit."
+    order = np.argsort(times, kind="stable")
+    ct, cs = times[order], steps[order]
+    keep = np.r_[ct[1:] != ct[:-1], True] # one commit = the rows that share a commit time: its newest step
+    newest = np.maximum.accumulate(cs)[keep]; ct = ct[keep]
+    sel = (ct >= t_start) & (ct <= t_end - 2.0)
     out = []
     for c in clients:
-        best = -1.0
-        for t, _, top in c.updates:
-            if not np.isfinite(top) or top <= best: continue
-            best = top
-            if t < t_start: continue
-            i = np.searchsorted(steps, top) # the commit of that step
-            if i < len(steps) and steps[i] == top: out.append(t - times[i])
+        ups = [(t, top) for t, _, top in c.updates if np.isfinite(top)]
+        if not ups: out += [t_end - t for t in ct[sel]]; continue
+        ut = np.asarray([u[0] for u in ups]); shown = np.maximum.accumulate(np.asarray([u[1] for u in ups]))
+        for t, s in zip(ct[sel], newest[sel]):
+            j = np.searchsorted(shown, s) # the first update showing step s or later (shown only grows)
+            out.append((ut[j] if j < len(ut) else t_end) - t)
     return np.asarray(out)
 
 
@@ -178,7 +183,7 @@ async def measure(base, args, n, seconds, proc, store_path, rid):
     await asyncio.sleep(seconds)
     cpu, rss = proc.cpu_percent(None), proc.memory_info().rss
     steps, times = commit_times(store_path, rid)
-    lat = latencies(clients, t_start, steps, times)
+    lat = latencies(clients, t_start, time.time(), steps, times)
     ups = [u for c in clients for u in c.updates if u[0] >= t_start]
     for c in clients: c.close()
     for c in clients: c.task.cancel()

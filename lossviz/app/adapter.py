@@ -61,12 +61,42 @@ def control_values(controls:dict, # name -> widget, as `hparam_controls` returns
 # %% ../../nbs/33a_app_adapter.ipynb #600587aa
 _BUTTON_COLOR = {"pause": "warning", "resume": "success", "stop": "danger", "start": "primary"}
 
+# Clicks on a clickable explorer's figure. plotly.js emits plotly_click only with hover data (gd._hoverdata), and after
+# every redraw it re-runs the hover with the last, stale mouse event (`_rehover`), which restarts its 50 ms hover
+# throttle: a click just after a redraw finds no hover data (or the old point's) and is dropped. Panel redraws several
+# times per update (Plotly.react, a resize, a second render 250 ms later), so under load a second click was lost. Where
+# plotly has no hover data at the mouse at a click, this puts the point under the mouse there (the first trace of the
+# clicked subplot, at the mouse's data coordinates) before plotly's own mouseup handler emits the click.
+_CLICK_JS = """
+const view = Bokeh.index.find_one(source), gd = view == null ? null : view.container
+if (gd != null && !gd._lossvizClick) {
+  gd._lossvizClick = true
+  let down = null
+  gd.addEventListener("mousedown", (e) => {
+    const t = e.composedPath()[0]
+    down = t && t.classList && t.classList.contains("nsewdrag") ? {id: t.getAttribute("data-subplot"), box: t.getBoundingClientRect(), x: e.clientX, y: e.clientY} : null
+  }, true)
+  window.addEventListener("mouseup", () => { // capture: before plotly's own handler on the document
+    const d = down; down = null
+    const fl = gd._fullLayout, sp = d != null && fl != null && fl._plots != null ? fl._plots[d.id] : null
+    if (sp == null) return
+    const px = d.x - d.box.left, py = d.y - d.box.top, h = gd._hoverdata && gd._hoverdata[0], near = Math.max(fl.hoverdistance || 0, 20)
+    if (h && h.xaxis === sp.xaxis && h.yaxis === sp.yaxis && Math.abs(sp.xaxis.d2p(h.x) - px) <= near && Math.abs(sp.yaxis.d2p(h.y) - py) <= near) return
+    const i = (gd._fullData || []).findIndex((t) => (t.xaxis || "x") + (t.yaxis || "y") === d.id && t.visible === true)
+    if (i < 0) return
+    const pt = {curveNumber: i, x: sp.xaxis.p2d(px), y: sp.yaxis.p2d(py)}
+    gd._hoverdata = [pt]
+    setTimeout(() => { if (gd._hoverdata && gd._hoverdata[0] === pt) delete gd._hoverdata }, 0)
+  }, true)
+}
+"""
+
 # New points for a Plotly pane's browser view. The tail source holds rows (i, k, x, y): trace i's points from index k on.
 # They are spliced into the pane's own data sources (without a change event: nothing goes back to the server), and one
 # Plotly.redraw per animation frame draws what arrived (never two at once; a busy or hidden page draws later, in one go).
 _TAIL_JS = """
 const I = cb_obj.get_array("i"), K = cb_obj.get_array("k"), X = cb_obj.get_array("x"), Y = cb_obj.get_array("y")
-const st = plot._lossviz_tail || (plot._lossviz_tail = {queued: false, busy: false, waits: 0, dirty: new Set(), updates: 0})
+const st = plot._lossviz_tail || (plot._lossviz_tail = {queued: false, busy: false, waits: 0, dirty: new Set(), updates: 0, missed: 0})
 st.updates += 1
 function put(cds, col, k, vals) {
   const c = cds.get_array(col), old = c[0] == null ? [] : c[0]
@@ -80,6 +110,7 @@ for (let r = 0; r < I.length;) {
   let e = r; while (e < I.length && I[e] === I[r]) e++
   const cds = plot.data_sources[I[r]]
   if (cds != null && put(cds, "x", K[r], X.slice(r, e)) && put(cds, "y", K[r], Y.slice(r, e))) st.dirty.add(I[r])
+  else st.missed += 1 // this view lacks earlier points (never expected: the server sends whole columns until the page is loaded)
   r = e
 }
 function queue() { if (!st.queued) { st.queued = true; requestAnimationFrame(flush) } }
@@ -132,7 +163,8 @@ class PanelView:
             b.on_click(lambda _, n=name: self._on_action(n)); self.buttons[name] = b
         self.pane = pn.pane.Plotly(None, sizing_mode="stretch_width", height=ex.height, link_figure=False,
                                    config={"displaylogo": False, "responsive": True})
-        if getattr(ex, "clickable", False): self.pane.param.watch(self._on_click, "click_data") # clicks -> explorer.click(x, y, trace)
+        if getattr(ex, "clickable", False): # clicks -> explorer.click(x, y, trace); plotly gets hover data for every click (_CLICK_JS)
+            self.pane.param.watch(self._on_click, "click_data"); self.pane.jscallback(_render_count=_CLICK_JS)
         if ex.layout == "bar":
             self.control_box = pn.Row()
             self.view = pn.Column(pn.Row(self.note, self.control_box, *self.buttons.values(), sizing_mode="stretch_width"),
@@ -248,11 +280,13 @@ class PanelView:
             for i, *_ in changed:
                 if not {"x", "y"} <= set(m.data_sources[i].data): return False
         self._tails = {k: t for k, t in self._tails.items() if k in {m.id for m in models}}
+        ok = self.send_tails and self._tails_reach()
         for m in models:
-            tailed = self.send_tails and m.id in self._tails
+            tailed = ok and m.id in self._tails
             parts = [c for c in changed if c[3] is not None and tailed]
-            # a model's first update: it was drawn from the figure, which may lag by up to a second: every lagging trace, whole
-            whole = [c for c in changed if c[3] is None] if tailed else [(i, x, y, None) for i, (x, y) in self._lag.items()]
+            # a model's first update (it was drawn from the figure, which may lag by up to a second), and any update before
+            # its page is loaded: every trace, whole
+            whole = [c for c in changed if c[3] is None] if tailed else [(i, x, y, None) for i, x, y, *_ in self._streams()]
             for i, x, y, _ in whole: m.data_sources[i].data.update(x=[np.asarray(x)], y=[np.asarray(y)])
             if parts:
                 self._tail_source(m).data = {"i": np.concatenate([np.full(len(x) - s, i, np.int32) for i, x, y, s in parts]),
@@ -261,8 +295,13 @@ class PanelView:
                                              "y": np.concatenate([np.asarray(y[s:], np.float64) for i, x, y, s in parts])}
                 for i, x, y, _ in parts: _set_quietly(m.data_sources[i], x=[np.asarray(x)], y=[np.asarray(y)])
             if whole: m._render_count += 1
-            if not tailed and self.send_tails: self._tail_source(m) # from the next update on, new points only
+            if not tailed and ok: self._tail_source(m) # from the next update on, new points only
         return True
+
+    def _tails_reach(self) -> bool:
+        "Whether new points alone reach the browser: outside a server session, or once the session's page is loaded (before, Panel holds its events and combines repeated ones: a lost tail would leave the browser behind)."
+        doc = pn.state.curdoc
+        return doc is None or getattr(doc, "session_context", None) is None or bool(pn.state.loaded)
 
     # ---- widgets -> explorer
     def _on_control(self, name:str, event):
@@ -297,7 +336,7 @@ class PanelView:
         ex = self.explorer
         doc = pn.state.curdoc
         served = doc is not None and getattr(doc, "session_context", None) is not None
-        with (pn.io.hold(doc) if served else contextlib.nullcontext()), ex.lock: # served: every change of this update in one message
+        with (pn.io.hold(doc, policy="collect") if served else contextlib.nullcontext()), ex.lock: # served: this update in one message
             if ex.poll(): ex.changed()
         if ex.done: self.stop()
 
