@@ -206,3 +206,46 @@ def test_both_front_ends_forward_clicks_and_buttons():
     pv.controls["draw_class"].value = "class 1"
     assert jv.controls["draw_class"].value == "class 1"
     pg.close()
+
+
+def test_classes_control_shows_only_where_it_has_an_effect_in_both_front_ends():
+    "moons, XOR and circles have two classes whatever `classes` says: neither front end shows the control there."
+    from lossviz.widgets.jupyter import JupyterView
+    from lossviz.app.adapter import PanelView
+    pg = Playground.example() # XOR
+    jv, pv = JupyterView(pg, autostart=False), PanelView(pg, autostart=False)
+    def shown():
+        model = "classes" in [c.name for c in pg.controls()]
+        panel = "classes" in pv.controls and pv.controls["classes"] in pv.control_box.objects
+        return model, "classes" in jv.controls, panel
+    for ds, want in (("moons", False), ("spiral", True), ("xor", False), ("blobs", True), ("circles", False), ("custom", True)):
+        pv.controls["dataset"].value = ds # as the browser would
+        assert shown() == (want,) * 3, ds
+        assert pg.C == (pg.classes if want else 2), ds
+        if want: # the control does something there: 4 classes in both views' draw-class options and the figure
+            jv.controls["classes"].value = 4
+            assert pg.C == 4 and (ds == "custom" or pv.pane.object.data[0].zmax == 4), ds # the regions' colour axis: a band per class
+            assert jv.controls["draw_class"].options == list(pv.controls["draw_class"].options) == pg.class_names and len(pg.class_names) == 4, ds
+            pv.controls["classes"].value = 3; assert pg.C == 3 and jv.controls["classes"].value == 3
+    assert jv.error == "" and not pv.error.visible
+    # a drawn set: `classes` re-labels its classes; fewer than the drawn points use is refused (error shown, nothing changes)
+    jv.controls["draw_class"].value = "class 2"; assert pg.click(0.2, 0.2)
+    jv.controls["classes"].value = 2
+    assert jv.error.startswith("ValueError: classes: the drawn points include class 2") and pg.C == 3 and jv.controls["classes"].value == 3
+    pv.controls["classes"].value = 5; assert pg.class_names == [f"class {k}" for k in range(5)] and pg.trainer.y_np.tolist() == [2]
+    # back from a two-class set, the drawn set keeps its classes; a loaded set has its file's: no control
+    pv.controls["dataset"].value = "moons"; pv.controls["dataset"].value = "custom"
+    assert pg.C == 5 and pg.classes == 5 and shown() == (True,) * 3
+    pg.load_points(b"0,0,a\n1,1,b\n0,1,c\n"); assert pg.C == 3 and shown() == (False,) * 3
+    pg.close()
+
+
+def test_the_page_reads_classes_from_the_url_for_datasets_that_have_it(tmp_path):
+    from lossviz.app.core import PageContext, get_page
+    from lossviz.app.playground import page
+    for args, want in (({"dataset": "blobs", "classes": "4"}, ("blobs", 4)), ({"classes": "5", "dataset": "spiral"}, ("spiral", 5)),
+                       ({"dataset": "moons", "classes": "4"}, ("moons", 2))):
+        ctx = PageContext(get_page("playground"), tmp_path / "runs.sqlite", args=args)
+        ex = page(ctx).playground
+        assert (ex.dataset, ex.C) == want and ctx.notes == [], (args, ctx.notes)
+        ex.close()

@@ -10,7 +10,7 @@ MAX_UPLOAD = 1_000_000 # bytes of CSV a visitor may upload
 # %% auto #0
 __all__ = ['MAX_UPLOAD', 'page']
 
-# %% ../../nbs/33p_app_playground.ipynb #b1f01572
+# %% ../../nbs/33p_app_playground.ipynb #d8bddc63
 def page(ctx):
     "The Playground page: a small MLP trained live on 2-D points (pick, draw or upload them), with a CSV file picker."
     import panel as pn
@@ -18,9 +18,12 @@ def page(ctx):
     from lossviz.app.core import _sync_explorer_url, explorer_view
     from lossviz.plots.style import esc
     ex = Playground()
-    state = ctx.explorer_state(ex)
-    if state:
-        try: ex.set(**state)
+    state = {}
+    for _ in range(2): # `classes` is a control only for some datasets: read the URL again once the dataset is set
+        more = {k: v for k, v in ctx.explorer_state(ex).items() if k not in state}
+        if not more: break
+        state.update(more)
+        try: ex.set(**more)
         except ValueError as e: ctx.notes.append(f"ignored URL state: {e}") if hasattr(ctx, "notes") else None
     _sync_explorer_url(ex, ctx)
     view = explorer_view(ex)
