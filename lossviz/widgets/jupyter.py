@@ -155,7 +155,7 @@ def preload() -> PlotlyJS|None:
     if ip is None or getattr(ip, "kernel", None) is None: return None
     return plotly_js()
 
-# %% ../../nbs/32_widgets.ipynb #2efe0ccb
+# %% ../../nbs/32_widgets.ipynb #94d444ed
 _JS = _LOADER_JS + r"""
 // one decimation level coarser (the kernel's Decimator doubles its bucket): every 4 points become the min and the max
 // of the 4 in x order (non-finite/null skipped; ties: the earlier point; none finite: the first, twice); a last group of
@@ -286,7 +286,8 @@ async function render({ model, el }) {
   }
   catch (e) { div.textContent = "lossviz: could not load plotly.js (" + e + ")"; div.classList.add("lossviz-plot-error"); return; }
   let chain = Promise.resolve();
-  const run = (f) => { chain = chain.then(f).catch((e) => console.warn("lossviz plot:", e)); return chain; };
+  let gone = false; // the view left the page (its cell re-run): what is still queued for it is dropped
+  const run = (f) => { chain = chain.then(() => (gone ? null : f())).catch((e) => { if (!gone) console.warn("lossviz plot:", e); }); return chain; };
   // resizes come from the ResizeObserver below, in the same chain as every draw: plotly's own window-resize handler
   // (responsive) could fire between the steps of a Plotly.react and read a half-built layout (_redrawFromAutoMarginCount)
   const config = { responsive: false, displaylogo: false };
@@ -303,14 +304,15 @@ async function render({ model, el }) {
       lay.legend = { ...lg, orientation: "h", x: 0, xanchor: "left", y: 0, yref: "container", yanchor: "bottom", tracegroupgap: 0 };
     return lay;
   };
-  const draw = () => run(() => {
+  const drawNow = () => {
     const f = model.get("figure") || {}, start = performance.now();
     narrow = isNarrow(f);
     return Plotly.react(div, structuredClone(f.data || []), adapt(structuredClone(f.layout || {})), config).then(() => {
       mark(); // where a control change's time goes (read by the latency benchmark): to the kernel and back, waiting, drawing
       globalThis.__lossvizDrawTimes = { set: globalThis.__lossvizSetAt || 0, arrived: globalThis.__lossvizFigureAt || 0, start, done: performance.now() };
     });
-  });
+  };
+  const draw = () => run(drawNow);
   const onmsg = (msg) => {
     if (!msg || msg.type !== "extend") return;
     const f = model.get("figure"), whole = {};
@@ -328,6 +330,7 @@ async function render({ model, el }) {
       const rep = [], ext = [];
       msg.traces.forEach((i, k) => (msg.replace[k] || whole[k] ? rep : ext).push(k));
       const xs = (k) => (whole[k] ? whole[k][0] : msg.x[k]), ys = (k) => (whole[k] ? whole[k][1] : msg.y[k]);
+      if (!Array.isArray(div.data)) return drawNow(); // not drawn (yet): the state holds every point, draw it whole
       let p = Promise.resolve();
       if (rep.length) p = p.then(() => Plotly.restyle(div, { x: rep.map(xs), y: rep.map(ys) }, rep.map((k) => msg.traces[k])));
       if (ext.length) p = p.then(() => Plotly.extendTraces(div, { x: ext.map((k) => msg.x[k]), y: ext.map((k) => msg.y[k]) }, ext.map((k) => msg.traces[k])));
@@ -356,12 +359,12 @@ async function render({ model, el }) {
   });
   send({ type: "attached" });
   return () => {
-    ro.disconnect();
+    gone = true; ro.disconnect();
     on.forEach(([e, f]) => model.off(e, f));
     model.off("change:figure", redraw);
     model.off("msg:custom", onmsg);
     try { send({ type: "detached" }); } catch (e) {}
-    try { Plotly.purge(div); } catch (e) {}
+    chain.then(() => { try { Plotly.purge(div); } catch (e) {} }); // after a drawing under way
   };
 }
 export default { render };

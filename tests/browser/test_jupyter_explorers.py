@@ -122,8 +122,6 @@ def test_figures_follow_the_width_and_nothing_overlaps(lab, tab, width):
     assert _errors(tab) == [], _errors(tab)
 
 
-@pytest.mark.xfail(strict=False, reason="known defect (issue 8, open): with 10+ runs training at once on 2 cores a new run took "
-                   "longer than the wait to log its first step; the monitor itself was never blank")
 def test_rerunning_run_and_monitor_20_times_never_blank_or_stale(lab, tab):
     page = tab.page
     lab.open(page)
