@@ -93,7 +93,8 @@ if (gd != null && !gd._lossvizClick) {
 
 # New points for a Plotly pane's browser view. The tail source holds rows (i, k, x, y): trace i's points from index k on.
 # They are spliced into the pane's own data sources (without a change event: nothing goes back to the server), and one
-# Plotly.redraw per animation frame draws what arrived (never two at once; a busy or hidden page draws later, in one go).
+# Plotly.redraw per animation frame draws what arrived (never two at once, and after a redraw of d ms the next waits d ms,
+# so a slow browser stays responsive; a busy or hidden page draws later, in one go).
 _TAIL_JS = """
 const I = cb_obj.get_array("i"), K = cb_obj.get_array("k"), X = cb_obj.get_array("x"), Y = cb_obj.get_array("y")
 const st = plot._lossviz_tail || (plot._lossviz_tail = {queued: false, busy: false, waits: 0, dirty: new Set(), updates: 0, missed: 0})
@@ -116,6 +117,8 @@ for (let r = 0; r < I.length;) {
 function queue() { if (!st.queued) { st.queued = true; requestAnimationFrame(flush) } }
 function flush() {
   st.queued = false
+  const rest = (st.next || 0) - performance.now() // after a redraw of d ms, the next waits d ms: redraws take at most half the main thread
+  if (rest > 0) { st.queued = true; setTimeout(() => { st.queued = false; queue() }, rest); return }
   const view = typeof Bokeh === "undefined" ? null : Bokeh.index.find_one(plot)
   const gd = view == null ? null : view.container
   if (gd == null) { st.dirty.clear(); return } // not shown yet: its first plot reads the sources
@@ -132,7 +135,10 @@ function flush() {
     if (tr.x !== cx || tr.y !== cy) { tr.x = cx; tr.y = cy; any = true }
   }
   st.dirty.clear()
-  if (any) { st.busy = true; Promise.resolve(window.Plotly.redraw(gd)).finally(() => { st.busy = false }) }
+  if (any) {
+    st.busy = true; const t0 = performance.now()
+    Promise.resolve(window.Plotly.redraw(gd)).finally(() => { const t = performance.now(); st.busy = false; st.next = 2 * t - t0 })
+  }
 }
 if (st.dirty.size) queue()
 """
