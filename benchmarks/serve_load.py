@@ -1,8 +1,9 @@
 """Load on `lossviz serve`'s Runs page with protocol-level clients (raw websocket clients speaking the Bokeh protocol, not browsers).
 
-    .venv/bin/python benchmarks/serve_load.py [--sessions 1 5 20] [--seconds 30] [--quick] [--length-only] [--browser]
+    .venv/bin/python benchmarks/serve_load.py [--sessions 1 5 20] [--seconds 30] [--quick] [--length-only] [--browser] [--nice 10]
 
-Part 1 — two runs train (`lossviz train`, two processes) into a fresh store; `lossviz serve` serves /runs?run=<first run>.
+Part 1 — two runs train (`lossviz train`, two processes, one torch thread each, at nice +10 as `lossviz serve` launches the runs
+started from its form; `--nice 0`: at the server's priority) into a fresh store; `lossviz serve` serves /runs?run=<first run>.
 For each session count N, N clients open the page the way BokehJS does (GET the page for its session token, open the
 websocket with it, ACK, PULL-DOC-REQ, then `document_ready`, after which Panel sends updates), follow the live run for
 --seconds and report:
@@ -294,6 +295,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="short check: 1 and 5 sessions, 10 s each, part 2 at 10 s")
     ap.add_argument("--length-only", action="store_true", help="part 2 only (bytes per update against run length)")
     ap.add_argument("--browser", action="store_true", help="also part 3: the browser's work per update, whole columns against new points only")
+    ap.add_argument("--nice", type=int, default=10, help="the two training processes run this much below the server's priority: 10 is what "
+                    "`lossviz serve` gives the runs started from its form (runner.Launcher); 0 for runs at the server's own priority")
     a = ap.parse_args(argv)
     if a.quick: a.sessions, a.seconds = [1, 5], 10.0
     import psutil
@@ -301,7 +304,8 @@ def main(argv=None):
     tmp = Path(tempfile.mkdtemp(prefix="lossviz-load-"))
     store = RunStore(tmp / "runs.sqlite")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    trains = [] if a.length_only else [subprocess.Popen([BIN / "lossviz", "train", "--store", str(store.path), "--epochs", "1000000", "--lr", "0.01",
+    print(f"the 2 training runs: `lossviz train` processes at nice +{a.nice}" + (" (as `lossviz serve` launches the runs started from its form)" if a.nice == 10 else ""))
+    trains = [] if a.length_only else [subprocess.Popen(["nice", "-n", str(a.nice), BIN / "lossviz", "train", "--store", str(store.path), "--epochs", "1000000", "--lr", "0.01",
                                 "--name", f"load-{i}", "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=env, start_new_session=True) for i in range(2)]
     server, base, log = start_server(store.path, tmp)

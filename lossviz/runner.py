@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, os, signal, sqlite3, subprocess, sys, threading, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from .core import ACTIVE_STATUSES, FINAL_STATUSES, HParam
+from .core import ACTIVE_STATUSES, FINAL_STATUSES, HParam, check_range
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'TRAINABLE_KINDS', 'REQUEST_STATES', 'Limits', 'Refused', 'validate_request', 'submit_request',
@@ -190,7 +190,9 @@ def main(argv=None) -> int:
     p.add_argument("--store", required=True, help="the run store file")
     p.add_argument("--request", type=int, required=True, help="the start request's id")
     p.add_argument("--parent", type=int, default=None, help="stop the run when this process (the server) is gone")
+    p.add_argument("--nice", type=int, default=0, help="lower this process's scheduling priority by this much first (0-19)")
     a = p.parse_args(argv)
+    if a.nice > 0: os.nice(min(a.nice, 19))
     return run_request(a.store, a.request, a.parent)
 
 if __name__ == "__main__" and Path(globals().get("__file__", "")).name == "runner.py": sys.exit(main()) # not in a notebook
@@ -203,10 +205,11 @@ class Launcher:
                  limits:Limits|None=None, # the server's limits
                  python:str|None=None, # the interpreter for runner processes (default: this one)
                  env:dict|None=None, # extra environment for runners
+                 nice:int=10, # runner processes run this much below the server's priority, so pages stay responsive while runs share its cores (0: same)
                 ):
         from lossviz.store import as_store
         self.store, self.limits = as_store(store), limits or Limits()
-        self.python, self.env = python or sys.executable, dict(env or {})
+        self.python, self.env, self.nice = python or sys.executable, dict(env or {}), int(check_range(nice, "nice", 0, 19, integer=True))
         self.procs: dict = {} # request id -> Popen (live or not yet reaped)
         self.requests: list = [] # request ids this launcher started, oldest first
         self._lock = threading.Lock()
@@ -241,7 +244,8 @@ class Launcher:
         rid = submit_request(self.store, cfg, server=os.getpid())
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"request-{rid}.log", "w")
-        cmd = [self.python, "-m", "lossviz.runner", "--store", str(self.store.path), "--request", str(rid), "--parent", str(os.getpid())]
+        cmd = [self.python, "-m", "lossviz.runner", "--store", str(self.store.path), "--request", str(rid), "--parent", str(os.getpid()),
+               "--nice", str(self.nice)]
         env = {**os.environ, **self.env}
         try:
             p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)

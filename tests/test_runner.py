@@ -39,6 +39,10 @@ def test_a_request_chooses_its_monitors_by_registered_name(store):
     assert store.run(rid)["status"] == "finished" and store.artifacts(rid, "class_means")
     assert any(k.startswith("test/") for k in store.keys(rid)) # "default" still brings its monitors
 
+def test_launcher_checks_its_nice(store):
+    with pytest.raises(ValueError, match="nice"): Launcher(store, nice=-1)
+    with pytest.raises(ValueError, match="nice"): Launcher(store, nice=20)
+
 def test_crash_sigkill_and_divergence_stay_in_their_processes(store):
     L = Launcher(store, Limits(max_runs=3))
     steady = L.start({"epochs": 1000, "lr": 0.01, "name": "steady"})
@@ -48,6 +52,8 @@ def test_crash_sigkill_and_divergence_stay_in_their_processes(store):
     assert None not in (rs, rv, rw)
     assert os.getpid() not in {L.procs[r].pid for r in (steady, victim, wild)} # each in its own process
     wait(lambda: store.run(rv)["status"] == "running" and store.run(rv)["step"] > 0, "the victim to train")
+    # runners train below the server's priority (Launcher(nice=10)), so the pages stay responsive on shared cores
+    assert os.getpriority(os.PRIO_PROCESS, L.procs[victim].pid) == min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
     os.kill(L.procs[victim].pid, signal.SIGKILL)
     wait(lambda: victim not in L.live(), "the launcher to notice the killed runner")
     assert store.run(rv)["status"] == "failed" and "signal 9" in store.run(rv)["error"]

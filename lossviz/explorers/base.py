@@ -208,7 +208,7 @@ class Explorer(param.Parameterized):
         vals = ", ".join(f"{c.name}={c.value!r}" for c in self.controls()[:6])
         return f"{type(self).__name__}({vals})"
 
-# %% ../../nbs/31_explorers.ipynb #cd8e9282
+# %% ../../nbs/31_explorers.ipynb #e74a4695
 def loss_hparam_controls(values:dict, # loss name -> {hparam: current value}
                          losses, # the loss names whose hyperparameters are shown, in order
                         ) -> list:
