@@ -345,7 +345,7 @@ class SAM:
 
 def _direct_call(loss_fn):
     "A registered function loss (`Loss`) as a plain call of its function with the hyperparameters bound: no module dispatch per step."
-    from .losses.registry import Loss
+    from lossviz.losses.registry import Loss
     if type(loss_fn) is Loss and loss_fn.kind != "pair" and not (loss_fn._forward_hooks or loss_fn._forward_pre_hooks):
         return functools.partial(loss_fn.spec.fn, **loss_fn.hparams)
     return loss_fn
