@@ -8,7 +8,7 @@ import math, threading, warnings
 from dataclasses import dataclass, field, asdict
 import numpy as np
 import torch
-from .core import check_tensor, check_labels, check_range, check_choice, check_finite
+from .core import check_tensor, check_labels, check_range, check_choice, check_finite, torch_threads
 
 # %% auto #0
 __all__ = ['simplex_etf', 'CollapseMetrics', 'metrics', 'class_means', 'ClassStats', 'CollapseGeometry', 'geometry']
@@ -209,15 +209,6 @@ def _parallel(T:int, fn):
         for t in ts: t.join()
     if errs: raise errs[0]
 
-class _torch_threads:
-    "torch's intra-op threads set to n inside the block (None: left alone); the caller's setting is restored."
-    def __init__(self, n): self.n = n
-    def __enter__(self):
-        self.old = torch.get_num_threads()
-        if self.n is not None and self.n != self.old: torch.set_num_threads(self.n)
-    def __exit__(self, *exc):
-        if self.n is not None: torch.set_num_threads(self.old)   # also undoes the workers' setting of the global default
-
 def metrics(features:torch.Tensor, # [N, D] last-layer features (float)
             labels:torch.Tensor, # [N] class labels (int) in [0, C)
             weight:torch.Tensor|None=None, # [C, D] classifier rows (e.g. `model.head.weight`); None: no NC3/NC4
@@ -232,7 +223,7 @@ def metrics(features:torch.Tensor, # [N, D] last-layer features (float)
     T = (torch.get_num_threads() if _THREADS is None else int(_THREADS)) if cpu else 1
     # on the CPU: T Python threads of one torch thread each share the blocks; every other op runs on one thread
     # (OpenMP regions on a busy 2-core machine cost more waiting than they save)
-    with _torch_threads(1 if cpu else None):
+    with torch_threads(1 if cpu else None):
         return _metrics(features, labels, weight, bias, num_classes, logits, rtol, chunk, T)
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ import torch
 # %% auto #0
 __all__ = ['RUN_STATUSES', 'ACTIVE_STATUSES', 'FINAL_STATUSES', 'ARTIFACT_KINDS', 'pick_device', 'seed_everything',
            'check_tensor', 'check_finite', 'check_labels', 'check_choice', 'check_range', 'HParam', 'trusted_inputs',
-           'inputs_trusted', 'check_logits', 'reduce', 'finish', 'check_artifact_kind']
+           'inputs_trusted', 'torch_threads', 'check_logits', 'reduce', 'finish', 'check_artifact_kind']
 
 # %% ../nbs/00_core.ipynb #0d0316d0
 def pick_device(device:str|torch.device="auto", # "auto", "cpu", "cuda", "cuda:1", "mps" or a `torch.device`
@@ -191,6 +191,17 @@ def trusted_inputs():
 def inputs_trusted() -> bool:
     "Whether the caller is inside `trusted_inputs()`."
     return _TRUSTED.get()
+
+# %% ../nbs/00_core.ipynb #96206a41
+class torch_threads:
+    "torch's intra-op threads set to `n` inside the block (None: left alone); the caller's setting is restored on exit."
+    def __init__(self, n:int|None=1): self.n = n
+    def __enter__(self):
+        self.old = torch.get_num_threads()
+        if self.n is not None and self.n != self.old: torch.set_num_threads(self.n)
+        return self
+    def __exit__(self, *exc):
+        if self.n is not None: torch.set_num_threads(self.old) # always: threads started inside may have changed the global default
 
 # %% ../nbs/00_core.ipynb #cead9538
 def check_logits(logits:torch.Tensor, # [N, C] unnormalised scores

@@ -8,7 +8,7 @@ import math, weakref
 from dataclasses import dataclass, field, asdict
 import numpy as np
 import param
-from ..core import HParam
+from ..core import HParam, torch_threads
 
 # %% auto #0
 __all__ = ['KINDS', 'Control', 'control_from_param', 'Explorer', 'loss_hparam_controls', 'set_loss_hparam', 'Decimator',
@@ -310,12 +310,6 @@ class Decimator:
     def __repr__(self): return f"Decimator({self.n} raw, {self._shown()} shown, bucket {self.bucket}, epoch {self.epoch})"
 
 # %% ../../nbs/31_explorers.ipynb #0e7a1c3b
-class one_torch_thread:
+def one_torch_thread():
     "Run torch on one intra-op thread inside the block (tiny tensors: on a busy machine, waiting for a second OpenMP thread costs 10-100x the work); the caller's setting is restored."
-    def __enter__(self):
-        import torch
-        self.n = torch.get_num_threads()
-        if self.n != 1: torch.set_num_threads(1)
-    def __exit__(self, *exc):
-        import torch
-        if self.n != 1: torch.set_num_threads(self.n)
+    return torch_threads(1)
