@@ -10,7 +10,7 @@ import numpy as np
 import param
 import torch
 from .. import losses as L
-from .base import Explorer, Control, Decimator, one_torch_thread
+from .base import Explorer, Control, Decimator, one_torch_thread, loss_hparam_controls, set_loss_hparam
 import plotly.graph_objects as go
 from ..plots.playground import playground_figure, region_z, CLASS_COLORS
 from ..plots.style import esc
@@ -361,19 +361,14 @@ class Playground(Explorer):
         "The class of drawn points, then the picked loss's hyperparameters ('<loss>.<hparam>', grouped under the loss)."
         out = [Control(name="draw_class", kind="select", value=self.class_names[self.draw_class], options=list(self.class_names),
                        label="draw class", doc="the class of a point added by clicking the decision regions")]
-        return out + [Control.from_hparam(f"{self.loss}.{k}", hp, self.values[self.loss][k], group=self.loss)
-                      for k, hp in L.spec(self.loss).hparams.items()]
+        return out + loss_hparam_controls(self.values, [self.loss])
 
     def set_extra(self, name:str, value):
         "Set `draw_class` (a class name) or '<loss>.<hparam>' of the picked loss (checked against the registry)."
         if name == "draw_class":
             if value not in self.class_names: raise ValueError(f"draw_class: expected one of {', '.join(self.class_names)}, got {value!r}")
             self.draw_class = self.class_names.index(value); return
-        loss, _, k = name.partition(".")
-        if loss not in self.values: raise ValueError(f"{name}: unknown classification loss {loss!r}")
-        hps = L.spec(loss).hparams
-        if k not in hps: raise ValueError(f"{name}: {loss} takes {', '.join(hps) or 'no hyperparameters'}; got {k!r}")
-        self.values[loss][k] = hps[k].validate(value, name)
+        set_loss_hparam(self.values, name, value, "classification")
 
     # ---- points
     def click(self, x:float, # where the user clicked (data coordinates)
