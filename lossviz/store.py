@@ -627,7 +627,7 @@ class StoreWriter:
         self._thread.join(timeout)
         if self._thread.is_alive() and self.final_error is None:
             self.final_error = TimeoutError(f"the writer could not commit within {timeout} s (store locked by another process?)")
-        self._beat_stop.set()
+        self._beat_stop.set(); self._beater.join(5.0) # its file is gone when close returns
 
 # %% ../nbs/22_store.ipynb #b2ef64d4
 @patch
