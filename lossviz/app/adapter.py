@@ -4,7 +4,7 @@
 
 # %% ../../nbs/33a_app_adapter.ipynb #741edd9a
 from __future__ import annotations
-import contextlib, html, math, threading, time
+import asyncio, contextlib, html, math, threading, time, weakref
 import numpy as np
 import param
 import panel as pn
@@ -143,6 +143,28 @@ function flush() {
 if (st.dirty.size) queue()
 """
 
+class _Ticker:
+    "The one loop of a server process that wakes its served live views: every `period` s it asks each view whether its explorer has news (`explorer.news()`, cheap; an explorer without `news` is due every `interval`) and runs that session's update in its document (one at a time per view). A session without news costs nothing; no Panel periodic callbacks (each of those flipped Panel's process-wide busy state twice per tick: 20 sessions at 10 ticks/s spent a third of the server's time on it)."
+    period = 0.025 # s between rounds (a round of 20 idle views: ~20 cheap `news()` calls)
+
+    def __init__(self):
+        self.views, self.task = weakref.WeakSet(), None
+
+    def add(self, view:"PanelView"):
+        self.views.add(view)
+        if self.task is None or self.task.done(): self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def discard(self, view:"PanelView"): self.views.discard(view)
+
+    async def _run(self):
+        while self.views:
+            for v in list(self.views):
+                try: v._wake()
+                except Exception: self.views.discard(v) # its session is gone
+            await asyncio.sleep(self.period)
+
+_TICKER = _Ticker()
+
 def _set_quietly(cds, **cols):
     "Set columns of a Bokeh data source on the server without sending them (the browser already holds these values)."
     for k, v in cols.items(): dict.__setitem__(cds.data, k, v)
@@ -160,6 +182,7 @@ class PanelView:
         if not hasattr(ex, "lock"): ex.lock = threading.RLock()
         self._muted, self._sigs, self._cache, self.controls = False, None, {}, {}
         self._fv, self._sent, self._cb, self._tails = None, {}, None, {}
+        self._doc, self._queued, self._due = None, False, 0.0 # served: the session's document, a tick scheduled in it, when due
         self._lag, self._lag_t = {}, 0.0 # trace -> (x, y) the pane's figure does not hold yet; when it last caught up
         self.note = pn.pane.HTML("", sizing_mode="stretch_width", margin=(5, 10))
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
@@ -191,12 +214,13 @@ class PanelView:
         try:
             with ex.lock:
                 self._sync_controls()
-                self.note.object = ex.note()
+                note = ex.note() # (set only what changed: each set of a Panel parameter costs, changed or not)
+                if self.note.object != note: self.note.object = note
                 for name, ok in ex.actions().items():
-                    if name in self.buttons: self.buttons[name].disabled = not ok
+                    if name in self.buttons and self.buttons[name].disabled != (not ok): self.buttons[name].disabled = not ok
                 if ex.figure_version != self._fv: self._draw()
                 else: self._stream()
-            self.error.visible = False
+            if self.error.visible: self.error.visible = False
         except Exception as e: self._show_error(e)
         if live and ex.live and not ex.done: self.start()
 
@@ -255,12 +279,14 @@ class PanelView:
         if not changed: return False
         self._lag.update({i: (x, y) for i, x, y, _ in changed})
         pushed = self._push(changed)
-        if not pushed or self.explorer.done or time.monotonic() - self._lag_t >= 1.0: self._catch_up()
+        if not pushed or self.explorer.done or time.monotonic() - self._lag_t >= self.catch_up_every: self._catch_up()
         if not pushed: self.pane.param.trigger("object")
         return True
 
+    catch_up_every = 10.0 # s: while streaming, the pane's figure takes the newest streams this often (a model drawn from a lagging figure gets whole columns on its first update)
+
     def _catch_up(self):
-        "Put the newest streams into the pane's figure (what a new model of the pane is drawn from): at most once a second while streaming, as plotly validates every array it is given."
+        "Put the newest streams into the pane's figure (what a new model of the pane is drawn from): at most every `catch_up_every` s while streaming, as plotly validates every array it is given (~5 ms per session)."
         fig = self.pane.object
         for i, (x, y) in self._lag.items():
             if i < len(fig.data): fig.data[i].x, fig.data[i].y = x, y
@@ -295,10 +321,14 @@ class PanelView:
             whole = [c for c in changed if c[3] is None] if tailed else [(i, x, y, None) for i, x, y, *_ in self._streams()]
             for i, x, y, _ in whole: m.data_sources[i].data.update(x=[np.asarray(x)], y=[np.asarray(y)])
             if parts:
-                self._tail_source(m).data = {"i": np.concatenate([np.full(len(x) - s, i, np.int32) for i, x, y, s in parts]),
-                                             "k": np.concatenate([np.arange(s, len(x), dtype=np.int32) for i, x, y, s in parts]),
-                                             "x": np.concatenate([np.asarray(x[s:], np.float64) for i, x, y, s in parts]),
-                                             "y": np.concatenate([np.asarray(y[s:], np.float64) for i, x, y, s in parts])}
+                cols = {"i": np.concatenate([np.full(len(x) - s, i, np.int32) for i, x, y, s in parts]),
+                        "k": np.concatenate([np.arange(s, len(x), dtype=np.int32) for i, x, y, s in parts]),
+                        "x": np.concatenate([np.asarray(x[s:], np.float64) for i, x, y, s in parts]),
+                        "y": np.concatenate([np.asarray(y[s:], np.float64) for i, x, y, s in parts])}
+                # a few rows go as JSON lists inside the message: arrays would each add two websocket frames (a buffer's
+                # header and bytes), and every frame is a send on the server (11 frames per update became 3)
+                if len(cols["i"]) <= 512: cols = {k: v.tolist() for k, v in cols.items()}
+                self._tail_source(m).data = cols
                 for i, x, y, _ in parts: _set_quietly(m.data_sources[i], x=[np.asarray(x)], y=[np.asarray(y)])
             if whole: m._render_count += 1
             if not tailed and ok: self._tail_source(m) # from the next update on, new points only
@@ -347,14 +377,37 @@ class PanelView:
         if ex.done: self.stop()
 
     def start(self) -> "PanelView":
-        "Poll a live explorer on a periodic callback (one per view; a no-op if running)."
-        if self._cb is None and self.explorer.live:
+        "Follow a live explorer (a no-op if following): in a served session the process's `_Ticker` wakes this view when its explorer has news; elsewhere (a notebook) a periodic callback polls it."
+        if not self.explorer.live: return self
+        doc = pn.state.curdoc
+        if doc is not None and getattr(doc, "session_context", None) is not None:
+            if self._doc is None:
+                self._doc = doc
+                me = weakref.ref(self)
+                doc.on_session_destroyed(lambda ctx: (v := me()) is not None and v.stop())
+            if self not in _TICKER.views: self._queued = False; _TICKER.add(self)
+        elif self._cb is None:
             self._cb = pn.state.add_periodic_callback(self._tick, period=max(int(self.explorer.interval * 1000), 100))
         return self
 
     def stop(self):
-        "Stop the periodic callback."
+        "Stop following the explorer."
+        _TICKER.discard(self)
         if self._cb is not None: self._cb.stop(); self._cb = None
+
+    def _wake(self):
+        "(the ticker, each round) Schedule a tick in the session's document if the explorer has news (or its interval has passed)."
+        if self._queued: return
+        ex, now = self.explorer, time.monotonic()
+        news = getattr(ex, "news", None)
+        if not (news() if news is not None else now >= self._due): return
+        self._due, self._queued = now + ex.interval, True
+        self._doc.add_next_tick_callback(self._ticked)
+
+    def _ticked(self):
+        self._queued = False
+        from panel.io.state import set_curdoc
+        with set_curdoc(self._doc): self._tick()
 
     def __panel__(self): return self.view
     def servable(self, **kw): return self.view.servable(**kw)

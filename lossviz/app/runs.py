@@ -157,7 +157,7 @@ class RunTimeline(Explorer):
     log = param.Boolean(True, label="log scale", doc="log y axis for losses, learning rate, norms")
     max_points = param.Integer(2000, bounds=(4, None), precedence=-1, doc="display points per trace at most (the store keeps all)")
 
-    live, interval, layout = True, 0.1, "column" # a committed point shows within ~0.1 s (+ the reader's 0.05 s); an idle tick is cheap
+    live, interval, layout = True, 0.1, "column" # a notebook polls every 0.1 s; a served session is woken when its runs have news (`news`)
     row_height: int = 170 # pixels per track
 
     def __init__(self,
@@ -236,6 +236,11 @@ class RunTimeline(Explorer):
         shape = self._figure_shape()
         if shape != self._shape: self._shape = shape; self.figure_version += 1
         return got
+
+    def news(self) -> bool:
+        "Whether `poll` would find something new: a shown run's reader has a newer version than this timeline showed (shared readers read the store at most once per half `interval`, whatever the sessions). A served view ticks only then."
+        gap = self.interval / 2 if self.shared else 0.0
+        return any(f.poll(gap) != self._seen.get(rid) for rid, f in list(self._follow.items()))
 
     def _figure_shape(self) -> tuple:
         return (tuple(self.tracks), tuple(self._shown()), bool(self.log),
