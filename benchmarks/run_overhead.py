@@ -1,8 +1,10 @@
 """What does a live `Run` cost over a plain torch loop?
 
 The same training (digits, mlp, SGD, same seed, same batches, the same cross-entropy: `F.cross_entropy` in the plain
-loops, the registry's `cross_entropy` in the Run) is timed three ways in one process,
-alternated, several repeats:
+loops, the registry's `cross_entropy` in the Run) is timed three ways in one process, each warmed up once at full
+length, then repeated in rotated orders (repeat i takes the i-th of the 6 orders of the three, so each runs first,
+second and third equally often and after each of the others equally often; the old plain / plain+eval / Run then
+Run / plain+eval / plain alternation always put plain+eval in the middle and ran plain and Run twice in a row):
 
   plain       a bare torch loop: forward, loss, backward, step; nothing else
   plain+eval  the same loop plus the per-epoch test evaluation a user would write (the work `TestMetrics` does)
@@ -11,7 +13,9 @@ alternated, several repeats:
 and the median ratios Run / plain+eval (the cost of the live-run machinery for the same work) and Run / plain
 are printed, plus the ratio of the best times (on a shared machine the medians move by several per cent between
 invocations; the best times are the least disturbed), and the same ratios in process CPU time (all threads: the
-writer thread's work counts), which a loaded machine disturbs less than wall-clock time.
+writer thread's work counts) and in the training thread's CPU time, which a loaded machine disturbs less than
+wall-clock time, with the training thread's extra CPU per step (median and quartiles over the repeats). An "order
+check" line prints each loop's median time when it ran first, second and third: a fair run shows no trend.
 
 `--breakdown` prints where the Run's extra microseconds per step go, each part timed alone in this thread's CPU time
 (`time.thread_time`): the loss through the registry, the per-step bookkeeping with the default monitors (window
@@ -21,7 +25,7 @@ the fixed cost of creating, starting and closing a run (store row, writer and he
     MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 python benchmarks/run_overhead.py
     python benchmarks/run_overhead.py --device cuda --dataset digits --epochs 20
 """
-import argparse, gc, os, statistics, tempfile, time
+import argparse, gc, itertools, os, statistics, tempfile, time
 import torch.nn.functional as F
 from pathlib import Path
 import torch
@@ -42,8 +46,7 @@ def plain(ds, dev, epochs, batch_size, lr, seed, evaluate, hidden):
     net = M.get("mlp", data=ds, seed=seed, hidden=hidden).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
     ce = torch.nn.functional.cross_entropy # plain torch: no lossviz in this loop but the batches
-    loader = D.batches(ds.x_train, ds.y_train, batch_size, shuffle=True, seed=seed)
-    seed_everything(seed)
+    loader = D.batches(ds.x_train, ds.y_train, batch_size, shuffle=True, seed=seed) # the Run's batches, in the Run's order
     for _ in range(epochs):
         for x, y in loader:
             loss = ce(net(x), y)
@@ -144,7 +147,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
-    p.add_argument("--repeats", type=int, default=21)
+    p.add_argument("--repeats", type=int, default=24, help="a multiple of 6 runs every order of the three loops equally often")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--breakdown", action="store_true", help="also time each part of the Run's overhead alone")
     a = p.parse_args(argv)
@@ -155,39 +158,57 @@ def main(argv=None):
     tmp = Path(tempfile.mkdtemp(prefix="lossviz-bench-"))
     store = RunStore(tmp / "runs.sqlite")
     lr, seed = 0.05, 0
-    # warm-up: allocator, kernels, the store file
-    plain(ds, dev, 1, a.batch_size, lr, seed, True, hidden); with_run(ds, dev, 1, a.batch_size, lr, seed, store, hidden)
+    kinds = ("plain", "plain+eval", "Run")
+    def once(k):
+        if k == "Run": return with_run(ds, dev, a.epochs, a.batch_size, lr, seed, store, hidden)
+        plain(ds, dev, a.epochs, a.batch_size, lr, seed, k == "plain+eval", hidden)
+    # warm-up: every configuration once at full length (allocator, kernels, the store file, lazy imports)
+    for k in kinds: r = once(k)
     if a.breakdown: breakdown(ds, dev, a.epochs, a.batch_size, hidden, store)
     load0 = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    times = {"plain": [], "plain+eval": [], "Run": []}
-    cpu = {"plain": [], "plain+eval": [], "Run": []}
+    # Fairness: repeat i runs the three configurations in the i-th of the 6 orders, so over 6 repeats each one runs
+    # first, second and third equally often and follows each of the others equally often (no order, warm-up or
+    # allocator bias favours one); the same work (seed, batches, initial weights) in each.
+    orders = list(itertools.permutations(kinds))
+    wall, cpu, main_cpu, pos = ({k: [] for k in kinds} for _ in range(4))
     for i in range(a.repeats):
-        order = ["plain", "plain+eval", "Run"] if i % 2 == 0 else ["Run", "plain+eval", "plain"]
-        for k in order:
+        for j, k in enumerate(orders[i % len(orders)]):
             gc.collect() # no garbage of the previous configuration is collected inside a timing
-            t0, c0 = time.perf_counter(), time.process_time()
-            if k == "Run": r = with_run(ds, dev, a.epochs, a.batch_size, lr, seed, store, hidden)
-            else: plain(ds, dev, a.epochs, a.batch_size, lr, seed, k == "plain+eval", hidden)
-            times[k].append(time.perf_counter() - t0); cpu[k].append(time.process_time() - c0)
-    med = {k: statistics.median(v) for k, v in times.items()}
+            t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
+            out = once(k)
+            _sync(dev)
+            wall[k].append(time.perf_counter() - t0); cpu[k].append(time.process_time() - c0)
+            main_cpu[k].append(time.thread_time() - m0); pos[k].append(j)
+            if out is not None: r = out
+    med = {k: statistics.median(v) for k, v in wall.items()}
     steps = r.global_step
     print(f"load average before / after: {load0} / {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cpus")
     print(f"device {dev}, {a.dataset}, mlp{list(hidden)}, {a.epochs} epochs x {r.steps_per_epoch} steps "
-          f"(batch {a.batch_size}), {a.repeats} alternated repeats, torch threads {torch.get_num_threads()}")
-    for k, v in med.items(): print(f"  {k:<11} median {v * 1e3:8.1f} ms  ({v / steps * 1e6:6.1f} us/step)")
+          f"(batch {a.batch_size}), {a.repeats} repeats in rotated orders, torch threads {torch.get_num_threads()}")
+    for k, v in med.items():
+        print(f"  {k:<11} median {v * 1e3:8.1f} ms  ({v / steps * 1e6:6.1f} us/step)   best {min(wall[k]) * 1e3:8.1f} ms   "
+              f"main-thread CPU median {statistics.median(main_cpu[k]) * 1e3:8.1f} ms")
     n_rows = len(store._conn().execute("SELECT id FROM scalars WHERE run=?", (r.id,)).fetchall())
     print(f"  the Run logged {n_rows} scalar rows per run ({len(r.monitors)} default monitors)")
-    ratios = [t / p for t, p in zip(times["Run"], times["plain+eval"])]
-    ratios0 = [t / p for t, p in zip(times["Run"], times["plain"])]
-    print(f"median ratio Run / plain+eval: {statistics.median(ratios):.3f}   (the same work, with and without lossviz)")
-    print(f"median ratio Run / plain:      {statistics.median(ratios0):.3f}   (against a loop that never evaluates)")
+    byp = lambda k, j: [t for t, q in zip(wall[k], pos[k]) if q == j]
+    print("  order check, median ms when run 1st / 2nd / 3rd: " + ";  ".join(
+        f"{k} " + " / ".join(f"{statistics.median(byp(k, j)) * 1e3:.1f}" if byp(k, j) else "-" for j in range(3)) for k in kinds))
+    if med["plain"] > med["plain+eval"]:
+        print("  NOTE: the plain loop's median is above plain+eval's, which does strictly more work: the run-to-run spread "
+              "of this machine is larger than the evaluation's cost; read the CPU-time ratios")
+    paired = lambda d, x, y: [u / v for u, v in zip(d[x], d[y])]
+    print(f"median ratio Run / plain+eval: {statistics.median(paired(wall, 'Run', 'plain+eval')):.3f}   (the same work, with and without lossviz; the goal is <= 1.03)")
+    print(f"median ratio Run / plain:      {statistics.median(paired(wall, 'Run', 'plain')):.3f}   (against a loop that never evaluates)")
     print(f"ratio of medians Run / plain+eval: {med['Run'] / med['plain+eval']:.3f}")
-    print(f"best-of-{a.repeats} ratio Run / plain+eval: {min(times['Run']) / min(times['plain+eval']):.3f}   "
+    print(f"best-of-{a.repeats} ratio Run / plain+eval: {min(wall['Run']) / min(wall['plain+eval']):.3f}   "
           f"(least disturbed by other processes on a shared machine)")
-    cr = [t / p for t, p in zip(cpu["Run"], cpu["plain+eval"])]
-    print(f"CPU time (all threads): median ratio Run / plain+eval {statistics.median(cr):.3f}, "
+    print(f"CPU time, all threads: median ratio Run / plain+eval {statistics.median(paired(cpu, 'Run', 'plain+eval')):.3f}, "
           f"best-of ratio {min(cpu['Run']) / min(cpu['plain+eval']):.3f}")
-
+    print(f"CPU time, training thread: median ratio Run / plain+eval {statistics.median(paired(main_cpu, 'Run', 'plain+eval')):.3f}, "
+          f"best-of ratio {min(main_cpu['Run']) / min(main_cpu['plain+eval']):.3f}")
+    d = sorted((u - v) / steps * 1e6 for u, v in zip(main_cpu["Run"], main_cpu["plain+eval"]))
+    q = lambda f: d[min(len(d) - 1, int(f * len(d)))]
+    print(f"training-thread CPU per step, Run - plain+eval: median {statistics.median(d):.1f} us (quartiles {q(0.25):.1f} .. {q(0.75):.1f} us)")
 
 if __name__ == "__main__":
     main()

@@ -56,7 +56,7 @@ def overrides(monitor:Monitor, hook:str) -> bool:
     "Whether `monitor` implements `hook` (the run skips hooks nobody implements, so an unused hook costs nothing)."
     return getattr(type(monitor), hook, None) is not getattr(Monitor, hook)
 
-# %% ../../nbs/23_monitors_core.ipynb #a37908bb
+# %% ../../nbs/23_monitors_core.ipynb #bc5d8417
 class TrainMetrics(Monitor):
     "Running train loss and accuracy over the last `every` steps: `train/loss`, `train/acc`."
     name = "train"
@@ -71,7 +71,8 @@ class TrainMetrics(Monitor):
     def on_step(self, run, step, batch, out):
         if not self.losses: return None
         ns, has_acc = self.ns, len(self.logits) == len(self.losses)
-        losses = torch.stack(self.losses).float()
+        losses = torch.stack(self.losses)
+        if losses.dtype != torch.float32: losses = losses.float()
         correct = torch.cat(self.logits).argmax(1).eq_(torch.cat(self.targets)).sum() if has_acc else None
         self._reset()
         if run.world_size == 1: # a few kernels; the sample count is known on the host
@@ -84,7 +85,7 @@ class TrainMetrics(Monitor):
         if has_acc: out["train/acc"] = tot[1] / tot[2]
         return out
 
-# %% ../../nbs/23_monitors_core.ipynb #5b695272
+# %% ../../nbs/23_monitors_core.ipynb #9ffefa81
 MAX_TRAIN_EVAL = 4096 # default cap on the train-split evaluation pass (samples, before sharding)
 
 @dataclass
@@ -126,18 +127,20 @@ def compute_eval_pass(model:torch.nn.Module, # the model: `features(x)` and `hea
                 xb = x[i:i + chunk].to(device, non_blocking=True)
                 with (autocast() if autocast is not None else _null()):
                     if feats_ok:
-                        h = model.features(xb); fs.append(h.float())
-                        if head is not None: zs.append(head(h).float())
-                    else: zs.append(model(xb).float())
+                        h = model.features(xb); fs.append(_f32(h))
+                        if head is not None: zs.append(_f32(head(h)))
+                    else: zs.append(_f32(model(xb)))
     finally: model.train(was)
     cat = lambda ts: (ts[0] if len(ts) == 1 else torch.cat(ts)) if ts else None # one chunk: no copy
     return EvalPass(cat(fs), cat(zs), y.to(device, non_blocking=True), split, int(step))
+
+def _f32(t): return t if t.dtype == torch.float32 else t.float()
 
 class _null:
     def __enter__(self): return self
     def __exit__(self, *a): return False
 
-# %% ../../nbs/23_monitors_core.ipynb #2adfefb9
+# %% ../../nbs/23_monitors_core.ipynb #559e16fe
 def _sums(run, ep:EvalPass, train:EvalPass|None, max_pair:int) -> torch.Tensor:
     "`[loss sum, correct, count]` from an evaluation pass."
     dev, y = ep.labels.device, ep.labels
@@ -181,6 +184,9 @@ class TestMetrics(Monitor):
         ep = run.eval_pass("test")
         cls = ep.logits is not None and getattr(run, "kind", "classification") == "classification"
         if not cls and ep.features is None: return None
+        if cls and getattr(run, "world_size", 1) == 1: # one process: the mean loss and the accuracy, as a plain loop has them
+            y, fn = ep.labels, getattr(run, "_loss_call", None) or run.loss_fn
+            return {"test/loss": fn(ep.logits, y), "test/acc": (ep.logits.argmax(1) == y).sum() / len(y)}
         tot = run.all_reduce(_sums(run, ep, None if cls else run.eval_pass("train"), self.max_pair))
         return {"test/loss": tot[0] / tot[2], "test/acc": tot[1] / tot[2]}
 
@@ -215,7 +221,7 @@ class Throughput(Monitor):
         self.t0, self.p0, self.n = now, paused, 0
         return {"throughput": n / dt} if dt > 0 else None
 
-# %% ../../nbs/23_monitors_core.ipynb #9165f698
+# %% ../../nbs/23_monitors_core.ipynb #e83fe169
 _MONITORS: dict[str, Callable[..., Monitor]] = {} # names registered at run time (user monitors)
 BASE_DEFAULT = ("train", "test", "lr", "grad_norm", "throughput") # every loss kind
 DEFAULT = BASE_DEFAULT # classification losses; calibration, collapse and landscape are opt-in (each costs more than the 3 % a default may: nbs/24_train)
