@@ -381,6 +381,16 @@ def shared_runs(store, max_age:float=0.5) -> list:
     with _SHARED_LOCK: _RUNS_CACHE[key] = (now, runs)
     return runs
 
+def _every(fn, seconds:float):
+    "Call `fn` every `seconds` s: in a served session on a plain Bokeh periodic callback of the session's document (Panel's own flips its process-wide busy state twice per call: with 20 sessions that cost more than the table refresh itself), elsewhere `pn.state.add_periodic_callback`."
+    import panel as pn
+    doc = pn.state.curdoc
+    if doc is None or getattr(doc, "session_context", None) is None: return pn.state.add_periodic_callback(fn, period=int(seconds * 1000))
+    from panel.io.state import set_curdoc
+    def call():
+        with set_curdoc(doc): fn()
+    return doc.add_periodic_callback(call, int(seconds * 1000))
+
 class RunsPage:
     "The Runs page: start form (runs train in runner processes), the selected run's timeline, and the runs table."
     def __init__(self,
@@ -453,7 +463,7 @@ class RunsPage:
         right = pn.Column(pn.Row(v.note, *v.buttons.values(), sizing_mode="stretch_width"), v.pane, hint, self.table,
                           sizing_mode="stretch_width", min_width=420)
         self.view = pn.Row(left, right, sizing_mode="stretch_width")
-        self._cb = pn.state.add_periodic_callback(self.refresh_table, period=int(table_every * 1000)) if autostart else None
+        self._cb = _every(self.refresh_table, table_every) if autostart else None
         if autostart and self.timeline.run_id is not None and st.get("run") != str(self.timeline.run_id):
             pn.state.onload(self._write_url) # the run picked by default goes into the address too (a link shares it)
 
