@@ -80,13 +80,17 @@ def test_an_update_sends_the_new_points_only_whatever_the_run_length(tmp_path):
         pv = tl.panel(autostart=False)
         model = pv.pane.get_root(); doc = Document(); doc.add_root(model) # the pane as a served page holds it
         s.log_scalars(r, [(n + 1, None, "train/loss", 0.5)]); pv._tick() # a model's first update: whole columns
+        assert tl.news() is False # nothing new: a served view is not woken (the ticker asks `news()`)
         events = []; doc.on_change(events.append)
         new = [(i, None, "train/loss", 1.0 / i) for i in range(n + 2, n + 7)]
-        s.log_scalars(r, new); pv._tick()
+        s.log_scalars(r, new)
+        assert tl.news() is True
+        pv._tick()
         msg = Protocol().create("PATCH-DOC", events)
         size = len(msg.header_json) + len(msg.metadata_json) + len(msg.content_json) + sum(len(b.to_bytes()) for b in msg.buffers)
         tail = pv._tails[model.id]
         assert [(e.model, e.attr) for e in events] == [(tail, "data")] # nothing else changed (no column, no re-render)
+        assert msg.buffers == [] # a few rows go inline as JSON: 3 websocket frames per update (binary buffers add 2 frames each)
         xs = list(tail.data["x"])
         assert xs and min(xs) > n and xs[-1] == n + 6 # only steps after the first update's, the newest shown at once
         # the browser's copy (spliced at k) equals the display arrays, checked against the decimator directly

@@ -401,7 +401,8 @@ class PanelView:
         ex, now = self.explorer, time.monotonic()
         news = getattr(ex, "news", None)
         if not (news() if news is not None else now >= self._due): return
-        self._due, self._queued = now + ex.interval, True
+        nxt = self._due + ex.interval # without drift: an interval of 0.08 s gives 12.5 ticks/s on rounds of 0.025 s
+        self._due, self._queued = (nxt if nxt > now else now + ex.interval), True
         self._doc.add_next_tick_callback(self._ticked)
 
     def _ticked(self):

@@ -450,7 +450,9 @@ class RunsPage:
         # -- the table
         self.table = pn.widgets.Tabulator(None, selectable=1, disabled=True, show_index=False, height=240, sizing_mode="stretch_width",
                                           layout="fit_columns", css_classes=["lossviz-runs"], pagination=None,
-                                          widths={"id": 45, "epoch": 80, "step": 80, "started": 105},
+                                          widths={"id": 45, "epoch": 68, "step": 68, "started": 105},
+                                          # name and setup wrap inside their cells (at 1000 px "digits · mlp · ce" was cut to "digits · mlp")
+                                          formatters={"name": {"type": "textarea"}, "setup": {"type": "textarea"}},
                                           configuration={"columnDefaults": {"headerWordWrap": True}}) # "train loss" on two lines, not "trai…"
         self.table.param.watch(self._on_select, "selection")
         self._rows, self._updating, self.cells_every, self._patched = None, False, float(cells_every), 0.0

@@ -3,7 +3,7 @@ every JS/CSS file is local) and zero console errors; its URL state restores it; 
 Screenshots: screenshots/gallery-<slug>-<width>.png (look at them)."""
 import re
 import pytest
-from lossviz.store import RunStore
+from lossviz.store import RunStore, StoreWriter
 from conftest import BIN, Server, free_port, plot_points, wait_until
 
 pytestmark = pytest.mark.browser
@@ -12,14 +12,18 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory):
     "`lossviz serve` on a store with two finished runs (so the Runs page has a timeline to draw), no default run."
+    # written the way a trainer writes (StoreWriter: the run's step, epoch and summary follow its rows), so the table and the
+    # status pill show what a user sees (store.log_scalars alone leaves a run at step 0 with no summary)
     tmp = tmp_path_factory.mktemp("gallery")
     store = RunStore(tmp / "runs.sqlite")
     for j, name in enumerate(("focal", "ce")):
-        r = store.create_run(name, config={"data": {"name": "digits"}, "model": {"name": "mlp"}, "loss": {"name": name}})
-        store.set_status(r, "running")
-        store.log_scalars(r, [(s, s / 20, k, v) for s in range(1, 400) for k, v in
-                              (("train/loss", 2.0 / (1 + s / (30 + 20 * j))), ("lr", 0.05), ("gpw/pos_weight", 0.5 + 0.3 / s))])
-        store.set_status(r, "finished")
+        r = store.create_run(name, config={"data": {"name": "digits"}, "model": {"name": "mlp"}, "loss": {"name": name}}, device="cpu")
+        w = StoreWriter(store, r); w.status("running")
+        for s in range(1, 400):
+            w.scalars(s, {"train/loss": 2.0 / (1 + s / (30 + 20 * j)), "lr": 0.05, "gpw/pos_weight": 0.5 + 0.3 / s,
+                          **({"test/acc": 0.9 - 0.1 * j - 0.5 / (1 + s / 40)} if s % 20 == 0 else {})}, epoch=s / 20)
+        w.status("finished"); w.close()
+        assert store.run(r)["step"] == 399 and store.run(r)["summary"]["train/loss"] > 0
     port = free_port()
     srv = Server([BIN / "lossviz", "serve", "--port", port, "--store", store.path, "--no-default-run"], port, tmp / "serve.log", cwd=tmp)
     srv.url, srv.store = f"http://127.0.0.1:{port}/", store
@@ -69,6 +73,12 @@ def test_every_page_renders_offline_without_console_errors(gallery, tab, slug, w
     if slug == "runs": # the runs table fits its column (fit_columns): every column visible, no horizontal scrolling
         box = tab.page.evaluate(TABLE_JS)
         assert box and box["scroll"] <= box["client"] + 1 and box["right"] <= width + 1, f"runs table wider than its column: {box}"
+        # a finished run shows its last step, epoch and losses (the fixture writes as a trainer does)
+        pill = tab.page.locator(".lossviz-badge").first.inner_text()
+        assert "step 399" in pill and "epoch 19.95" in pill, pill
+        cells = lambda f: tab.page.locator(f'.lossviz-runs .tabulator-cell[tabulator-field="{f}"]').all_inner_texts()
+        assert cells("step") == ["399", "399"] and all(c.strip() for c in cells("train loss") + cells("test acc %")), \
+            (cells("step"), cells("train loss"), cells("test acc %"))
 
 
 def test_runs_page_url_state_and_interactions(gallery, tab):
