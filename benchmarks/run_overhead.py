@@ -17,6 +17,9 @@ writer thread's work counts) and in the training thread's CPU time, which a load
 wall-clock time, with the training thread's extra CPU per step (median and quartiles over the repeats). An "order
 check" line prints each loop's median time when it ran first, second and third: a fair run shows no trend.
 
+`--ops` counts, rather than times, what the Run adds per step in the training thread: torch operators dispatched
+and Python function calls (the same numbers on a loaded machine as on a quiet one).
+
 `--breakdown` prints where the Run's extra microseconds per step go, each part timed alone in this thread's CPU time
 (`time.thread_time`): the loss through the registry, the per-step bookkeeping with the default monitors (window
 means, divergence check, logging), the gradient-norm monitor, the per-epoch evaluation pass against a plain one, and
@@ -140,6 +143,37 @@ def _breakdown(ds, dev, epochs, batch_size, hidden, store):
           f"(the calibration worker's and the writer thread's work run beside it: see the CPU-time ratio)")
 
 
+def count_ops(ds, dev, epochs, batch_size, hidden, store, lr, seed, top=8):
+    """What the Run adds per step in the training thread, counted rather than timed (the same on a loaded machine):
+    torch operators dispatched (a `TorchDispatchMode` sees every ATen op, forward and backward) and Python function
+    calls (`sys.setprofile`), each for one whole run, Run minus plain+eval, per training step."""
+    import collections, sys
+    from torch.utils._python_dispatch import TorchDispatchMode
+    class Ops(TorchDispatchMode):
+        def __init__(self): super().__init__(); self.c = collections.Counter()
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.c[str(func)] += 1
+            return func(*args, **(kwargs or {}))
+    def counted(fn):
+        calls = [0]
+        def prof(frame, event, arg):
+            if event == "call" or event == "c_call": calls[0] += 1
+        with Ops() as ops: fn()
+        sys.setprofile(prof)
+        try: fn()
+        finally: sys.setprofile(None)
+        return ops.c, calls[0]
+    (o_p, c_p), (o_r, c_r) = (counted(lambda: plain(ds, dev, epochs, batch_size, lr, seed, True, hidden)),
+                              counted(lambda: with_run(ds, dev, epochs, batch_size, lr, seed, store, hidden)))
+    steps = epochs * len(D.batches(ds.x_train, ds.y_train, batch_size))
+    n_p, n_r = sum(o_p.values()), sum(o_r.values())
+    print(f"counted per step (training thread; independent of load): torch ops plain+eval {n_p / steps:.1f}, Run {n_r / steps:.1f} "
+          f"(+{(n_r - n_p) / steps:.2f}); Python calls plain+eval {c_p / steps:.1f}, Run {c_r / steps:.1f} (+{(c_r - c_p) / steps:.1f})")
+    d = collections.Counter(o_r); d.subtract(o_p)
+    print("  the Run's extra ops per step: " + ", ".join(f"{k.replace('aten.', '').replace('.default', '')} {v / steps:+.2f}"
+                                                          for k, v in d.most_common(top) if v))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
@@ -150,6 +184,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=24, help="a multiple of 6 runs every order of the three loops equally often")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--breakdown", action="store_true", help="also time each part of the Run's overhead alone")
+    p.add_argument("--ops", action="store_true", help="also count the torch ops and Python calls the Run adds per step (load-independent)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     dev = pick_device(a.device)
@@ -165,6 +200,7 @@ def main(argv=None):
     # warm-up: every configuration once at full length (allocator, kernels, the store file, lazy imports)
     for k in kinds: r = once(k)
     if a.breakdown: breakdown(ds, dev, a.epochs, a.batch_size, hidden, store)
+    if a.ops: count_ops(ds, dev, a.epochs, a.batch_size, hidden, store, lr, seed)
     load0 = " ".join(f"{v:.2f}" for v in os.getloadavg())
     # Fairness: repeat i runs the three configurations in the i-th of the 6 orders, so over 6 repeats each one runs
     # first, second and third equally often and follows each of the others equally often (no order, warm-up or

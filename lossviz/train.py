@@ -68,7 +68,7 @@ class _NullWriter:
     def flush(self, *a, **k): return True
     def close(self, *a, **k): pass
 
-# %% ../nbs/24_train.ipynb #e65e8c67
+# %% ../nbs/24_train.ipynb #375fd98a
 class Session:
     "The engine under `Run` and `track`: monitors, writer, status, pause/resume/stop and divergence checks."
     kind: str = "classification"
@@ -184,6 +184,7 @@ class Session:
     def _hooks(self):
         ms = self.monitors
         self._params = None; self._params = self.parameters()
+        self._nonempty = [p for p in self._params if p.numel()] # what the divergence check reads (an inf norm needs elements)
         self._batch_m = [m for m in ms if overrides(m, "on_batch")]
         self._back_m = [m for m in ms if overrides(m, "on_backward")]
         self._step_m = [m for m in ms if overrides(m, "on_step")]
@@ -224,31 +225,36 @@ class Session:
         n = y.shape[0]; same = (y[:, None] == y[None, :]).sum()
         self._pairs += torch.stack([same > n, same < n * n])
 
-    def _sums(self, w:list, z) -> torch.Tensor:
-        "`[sum of the window's losses, sum of the latest outputs, sum of the parameters' norms]`: all finite iff healthy."
-        w = torch.stack(w)
+    def _checked_params(self) -> list:
+        ps = getattr(self, "_nonempty", None)
+        return [p for p in self.parameters() if p.numel()] if ps is None else ps
+
+    def _parts(self, w:list, z) -> torch.Tensor:
+        "`[max |loss| over the window, max |latest output|, max |parameter|]`: each finite iff that part is (max-abs: no overflow)."
+        inf = math.inf
         with torch.no_grad(): # parameters as they are (no detach copies: no graph is recorded here)
-            ps = self.parameters()
-            par = torch.stack(torch._foreach_norm(ps)).sum().to(w.device) if ps else w.new_zeros(())
-            out = z.sum().to(w.device) if z is not None else w.new_zeros(())
-            return torch.stack([w.sum(), out, par]).float()
+            loss = torch.stack(torch._foreach_norm(w, inf)).max()
+            ps = self._checked_params()
+            par = torch.stack(torch._foreach_norm(ps, inf)).max().to(loss.device) if ps else loss.new_zeros(())
+            out = z.norm(inf).to(loss.device) if z is not None and z.numel() else loss.new_zeros(())
+            return torch.stack([loss, out, par]).float()
 
     def _health(self, w:list, z) -> torch.Tensor:
         """One process: a 0-d tensor, finite iff healthy: the largest |value| over the window's losses, the latest
         outputs and every parameter (one `_foreach_norm`: no overflow of finite values, NaN propagates through `max`).
-        DDP: `_sums`, all-reduced (every rank learns what diverged on any rank)."""
-        if self.world_size > 1: return self.all_reduce(self._sums(w, z))
-        ts = self.parameters() + w
-        if z is not None: ts.append(z)
+        DDP: `_parts`, all-reduced (every rank learns what diverged on any rank)."""
+        if self.world_size > 1: return self.all_reduce(self._parts(w, z))
+        ts = self._checked_params() + w
+        if z is not None and z.numel(): ts.append(z)
         with torch.no_grad():
             try: return torch.stack(torch._foreach_norm(ts, math.inf)).max()
-            except RuntimeError: return self._sums(w, z) # tensors on several devices (a tracked loop's own choice)
+            except RuntimeError: return self._parts(w, z) # tensors on several devices (a tracked loop's own choice)
 
     def _judge(self, v:list, w:list, z, last_step:int):
         "Raise `Diverged` naming what became non-finite (the losses are checked first: they locate the step exactly)."
         if len(v) == 1: # the one-process flag
             if math.isfinite(v[0]): return
-            v = self._sums(w, z).tolist() # what was it? (only after a failed check)
+            v = self._parts(w, z).tolist() # what was it? (only after a failed check)
         if not math.isfinite(v[0]):
             w = torch.stack(w).float(); bad = ~torch.isfinite(w)
             i = int(bad.nonzero()[0, 0]) if bad.any() else len(w) - 1
@@ -268,7 +274,7 @@ class Session:
                 host = torch.empty(v.shape, dtype=v.dtype, pin_memory=True).copy_(v, non_blocking=True)
                 ev = torch.cuda.Event(); ev.record()
                 self._pending_checks.append((host, ev, w, z, self.global_step))
-            else: self._judge(v.reshape(-1).tolist(), w, z, self.global_step)
+            else: self._judge([v.item()] if v.dim() == 0 else v.tolist(), w, z, self.global_step)
         while self._pending_checks and (block or self._pending_checks[0][1].query()):
             host, ev, w, z, last = self._pending_checks.pop(0)
             ev.synchronize(); self._judge(host.reshape(-1).tolist(), w, z, last)
@@ -304,7 +310,7 @@ class Session:
                 idx = torch.randperm(len(y), generator=g)[:self.max_train_eval].sort().values.to(y.device)
                 self._train_eval_idx = idx
             x, y = x[idx], y[idx]
-        x, y = x[self.rank::self.world_size], y[self.rank::self.world_size]
+        if self.world_size > 1: x, y = x[self.rank::self.world_size], y[self.rank::self.world_size]
         ep = compute_eval_pass(self.model, x, y, split, self.device, step=self.global_step, autocast=self.autocast)
         self._eval_cache[split] = ep
         return ep

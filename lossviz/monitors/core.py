@@ -85,7 +85,7 @@ class TrainMetrics(Monitor):
         if has_acc: out["train/acc"] = tot[1] / tot[2]
         return out
 
-# %% ../../nbs/23_monitors_core.ipynb #9ffefa81
+# %% ../../nbs/23_monitors_core.ipynb #9e518e10
 MAX_TRAIN_EVAL = 4096 # default cap on the train-split evaluation pass (samples, before sharding)
 
 @dataclass
@@ -124,7 +124,7 @@ def compute_eval_pass(model:torch.nn.Module, # the model: `features(x)` and `hea
     try:
         with torch.no_grad():
             for i in range(0, len(x), chunk):
-                xb = x[i:i + chunk].to(device, non_blocking=True)
+                xb = (x if len(x) <= chunk else x[i:i + chunk]).to(device, non_blocking=True) # one chunk: no slice
                 with (autocast() if autocast is not None else _null()):
                     if feats_ok:
                         h = model.features(xb); fs.append(_f32(h))
