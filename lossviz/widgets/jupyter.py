@@ -18,7 +18,7 @@ from ..plots.style import figure_json
 __all__ = ['plotly_js_path', 'PlotlyJS', 'plotly_js_source', 'plotly_js_version', 'plotly_js', 'preload', 'regroup_points',
            'ExplorerWidget', 'Poller', 'JupyterView', 'jupyter_view']
 
-# %% ../../nbs/32_widgets.ipynb #f3ad42f2
+# %% ../../nbs/32_widgets.ipynb #64cb330a
 def plotly_js_path() -> Path:
     "The plotly.js bundle shipped inside the installed plotly package (works offline)."
     import plotly
@@ -81,7 +81,7 @@ function loadPlotly(lib, talk, why) {
       const t1 = performance.now();
       (new Function("module", "exports", "define", src)).call(globalThis, undefined, undefined, undefined);
       // read by the benchmark: where it came from, who asked (the PlotlyJS widget ahead of any figure, or a figure), timings
-      globalThis.__lossvizPlotlyLoad = { from, why, wait_ms: t0 - t00, get_ms: t1 - t0, eval_ms: performance.now() - t1, done: performance.now() };
+      globalThis.__lossvizPlotlyLoad = { from, why, wait_ms: t0 - t00, get_ms: t1 - t0, eval_ms: performance.now() - t1, start: t1, done: performance.now() };
       if (!globalThis.Plotly) throw new Error("plotly.js did not define window.Plotly");
       globalThis.Plotly.__lossviz = true;
       if (!cached && version) cache("readwrite", (s) => s.put(src, version));

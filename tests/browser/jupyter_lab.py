@@ -83,10 +83,27 @@ class Lab:
     def boxes(page, i:int) -> list:
         return page.evaluate(BOXES_JS, i)
 
+    @staticmethod
+    def kernel_eval(page, code:str, timeout:float=60) -> str:
+        "Run `code` in the notebook's kernel (no cell, silent to the notebook) and return what it printed."
+        return page.evaluate("""async ([code, ms]) => {
+          const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel; let out = '';
+          const f = k.requestExecute({ code, store_history: false });
+          f.onIOPub = (m) => { if (m.header.msg_type === 'stream') out += m.content.text;
+                               if (m.header.msg_type === 'error') out += m.content.ename + ': ' + m.content.evalue; };
+          await Promise.race([f.done, new Promise((r) => setTimeout(r, ms))]); return out; }""", [code, timeout * 1000])
+
+    @staticmethod
+    def execution_count(page, i:int):
+        "Cell `i`'s execution count (None while it runs or before it ever ran)."
+        return page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.executionCount", i)
+
     def run_and_wait(self, page, i:int, timeout:float=120):
+        "Run cell `i` and wait until it has finished: its execution count is new and the kernel idle. (Waiting for idle alone can return before the kernel went busy, under load: the cell would still be running.)"
+        before = self.execution_count(page, i)
         self.run_cell(page, i)
-        time.sleep(0.05)
-        self.wait_idle(page, timeout)
+        wait_until(lambda: (n := self.execution_count(page, i)) is not None and n != before and page.evaluate(KERNEL_IDLE_JS),
+                   timeout, 0.05, f"cell {i} to finish")
 
     def stop(self): self.server.stop()
 

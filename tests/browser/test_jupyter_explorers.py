@@ -46,6 +46,58 @@ def _errors(tab) -> list:
             and any(w in m[1].lower() for w in ("plotly", "widget", "anywidget", "lossviz", "comm", "json", "nan", "model"))]
 
 
+# installed before JupyterLab starts (page.add_init_script): every message of the notebook's kernel connection that says
+# which widget models exist (comm_open, comm_close, the control comm's states, comm_info replies), with the page's clock
+WATCH_JS = """(() => { const W = (window.__lossvizWatch = window.__lossvizWatch || { log: [], hooked: null });
+  const ce = console.error; console.error = function (...a) { W.log.push([performance.now(), 'page', 'console.error', '', String(a[0]).slice(0, 60)]); return ce.apply(this, a); };
+  try { new PerformanceObserver((l) => l.getEntries().forEach((e) => { if (e.duration > 1000) W.log.push([e.startTime, 'page', 'long task', '', Math.round(e.duration)]); })).observe({ type: 'longtask' }); } catch (e) {}
+  const tick = setInterval(() => { try {
+    const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel; if (!k || W.hooked === k.id) return; W.hooked = k.id;
+    k.anyMessage.connect((_, a) => { const m = a.msg, t = m.header.msg_type, d = (m.content && m.content.data) || {};
+      if (t === 'comm_open' || t === 'comm_close') W.log.push([performance.now(), a.direction, t, m.content.comm_id, m.content.target_name || '']);
+      else if (t === 'comm_msg' && (d.method === 'update_states' || d.method === 'request_states' || d.method === 'request_state'))
+        W.log.push([performance.now(), a.direction, d.method, m.content.comm_id, d.states ? Object.keys(d.states) : '']);
+      else if (t === 'comm_info_reply') W.log.push([performance.now(), a.direction, t, '', Object.keys(m.content.comms || {})]); });
+  } catch (e) {} }, 5); })()"""
+OUT_IDS_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets.map((c) => { const o = [];
+  for (let k = 0; c.model.outputs && k < c.model.outputs.length; k++) { const w = c.model.outputs.get(k).data['application/vnd.jupyter.widget-view+json']; if (w) o.push(w.model_id); }
+  return o; })"""
+KERNEL_WIDGETS = ("import json, comm, ipywidgets.widgets.widget as _w\ncm = comm.get_comm_manager()\n"
+                  "print(json.dumps({'instances': {k: type(v).__name__ for k, v in _w._instances.items()}, "
+                  "'comms': sorted(k for k, c in cm.comms.items() if getattr(c, 'target_name', '') == 'jupyter.widget')}))")
+
+MNF_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets.map((c, i) => [i, c.node.innerText.includes('model not found')]).filter((x) => x[1]).map((x) => x[0])"""
+
+def _diagnose(lab, page) -> str:
+    "Which widget models the outputs name, which the kernel holds (ipywidgets' instances, open comms), what this page was told about them."
+    import json
+    try:
+        outs = page.evaluate(OUT_IDS_JS); k = json.loads(lab.kernel_eval(page, KERNEL_WIDGETS) or "{}")
+        inst, comms = k.get("instances", {}), set(k.get("comms", []))
+        log = page.evaluate("() => (window.__lossvizWatch || {log: []}).log")
+        opened = {e[3] for e in log if e[2] == "comm_open"}
+        states = [set(e[4]) for e in log if e[2] == "update_states"]; infos = [set(e[4]) for e in log if e[2] == "comm_info_reply"]
+        per_cell = [[(m[:6], m in inst, m in comms, m in opened, [m in s for s in states], [m in s for s in infos]) for m in o] for o in outs]
+        summary = [(round(e[0]), e[1], e[2], e[3][:6], len(e[4]) if isinstance(e[4], list) else e[4]) for e in log if e[2] != "comm_open"]
+        return (f"cells showing 'model not found': {page.evaluate(MNF_JS)}; outputs (id, in kernel instances, comm open, comm_open seen, "
+                f"in each update_states, in each comm_info_reply): {per_cell}; kernel: {len(inst)} instances, {len(comms)} comms, "
+                f"instances without a comm {[(m[:6], t) for m, t in inst.items() if m not in comms]}; comm_open seen: {len(opened)}; "
+                f"other messages: {summary}; plotly.js load: {page.evaluate('() => globalThis.__lossvizPlotlyLoad || null')}")
+    except Exception as e: return f"(diagnosis failed: {e})"
+
+
+def _restored(lab, page) -> bool:
+    """Whether the kernel already shows the explorers (an earlier test ran the cells); if so, wait until the page has
+    restored them (the first explorer cell's figure drawn). Running a widget cell in a freshly opened page before that
+    restore is done is a race in JupyterLab's widget manager: outputs whose models were still being restored were seen
+    to end as 'Error displaying widget: model not found' (_diagnose: the kernel's states, with those models, had arrived
+    0.6 s before; plotly.js was not being evaluated)."""
+    if "True" not in lab.kernel_eval(page, f"print('ex_{NAMES[0]}' in globals())"): return False
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets[1].node.scrollIntoView()")
+    _wait_plots(lab, page, 1, timeout=120)
+    return True
+
+
 def _wait_plots(lab, page, i, n=1, timeout=60):
     "Wait for the plot(s) of cell i to be drawn with data (the first drawing already has it: the widget opens with its figure)."
     return wait_until(lambda: (p := lab.plots(page, i)) and len(p) >= n and all(q["renders"] >= 1 and q["svg"] and q["points"] > 0 for q in p) and p,
@@ -54,7 +106,7 @@ def _wait_plots(lab, page, i, n=1, timeout=60):
 
 def test_every_explorer_renders_without_errors_then_survives_a_reload(lab, tab):
     page = tab.page
-    lab.open(page)
+    page.add_init_script(WATCH_JS); lab.open(page)
     lab.run_and_wait(page, 0)
     for k, name in enumerate(NAMES, 1):
         t0 = time.monotonic(); lab.run_cell(page, k)
@@ -90,24 +142,23 @@ def test_every_explorer_renders_without_errors_then_survives_a_reload(lab, tab):
     # (tests never assert times: the 5 s goal is measured by benchmarks/jupyter_latency.py; here the bound is the wait above)
     for k in range(1, 1 + len(NAMES)): assert lab.plots(page, k)[0]["points"] > 0
     assert not page.locator("text=model not found").count() # JupyterLab's renderer did not give up on any output
+    if _errors(tab): print("after the reload:", _diagnose(lab, page))
     tab.shot("jupyter-explorers-after-reload")
     assert _errors(tab) == [], _errors(tab)
 
 
-_REOPEN = pytest.mark.xfail(strict=False, reason=(
-    "open defect (issue 8): in stop 17's fresh-clone CI run, at 1600 px (an earlier, interrupted run had failed one test "
-    "earlier), the notebook opened again in a new tab with the kernel alive showed 'Error displaying widget: model not "
-    "found' for the edge cells' views (console: 'widget model not found' at get_model); the explorer cells' own figures "
-    "rendered, and the 800 px case before them passed"))
-
-@pytest.mark.parametrize("width", [800, pytest.param(1200, marks=_REOPEN), pytest.param(1600, marks=_REOPEN)])
+@pytest.mark.parametrize("width", [800, 1200, 1600])
 def test_figures_follow_the_width_and_nothing_overlaps(lab, tab, width):
     page = tab.page
     page.set_viewport_size({"width": width, "height": 1000})
-    lab.open(page)
+    page.add_init_script(WATCH_JS); lab.open(page)
     # the file browser closed, as one works at 800 px: the notebook gets the window's width
     page.evaluate("() => { if (!window.jupyterapp.shell.leftCollapsed) window.jupyterapp.commands.execute('application:toggle-left-area'); }")
-    if not lab.plots(page, 1): # a fresh kernel (first test not run): show the explorers
+    # a fresh kernel (the first test not run): show the explorers. Otherwise the page restores them from the kernel. (This
+    # asked `lab.plots(page, 1)` right after the notebook opened, before JupyterLab had restored the widgets, so every
+    # width re-ran the explorer cells while the restore was under way: 7 more explorers and a training run in the kernel
+    # per width, and the restored edge cells' views then failed with 'model not found' -- see _diagnose, below)
+    if not _restored(lab, page):
         lab.run_and_wait(page, 0)
         for k in range(1, 1 + len(NAMES)): lab.run_and_wait(page, k)
     bad = {} # explorer -> what is wrong (all explorers are checked, then the test fails listing every problem)
@@ -124,16 +175,17 @@ def test_figures_follow_the_width_and_nothing_overlaps(lab, tab, width):
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.locator(".jp-Cell").nth(k).screenshot(path=str(SHOTS / f"jupyter-{name}-{width}.png"))
     for name, what in bad.items(): print(f"{width}px {name}: {what}")
+    # (restore_ms > 0: plotly.js was evaluated only after JupyterLab had restored the widget models, see _LOADER_JS)
+    print(f"{width}px: plotly.js load in this page:", page.evaluate("() => globalThis.__lossvizPlotlyLoad || null"))
+    if _errors(tab): print(f"{width}px:", _diagnose(lab, page))
     assert bad == {}, bad
     assert _errors(tab) == [], _errors(tab)
 
 
-@pytest.mark.xfail(strict=False, reason="open defect (issue 8): in the fresh-clone CI run of stop 17, after the width tests "
-                   "re-opened the notebook three times in the same kernel, the README cell's first re-run showed no monitor titled "
-                   "rerun-1 within 120 s (the edge cells' views read 'model not found'); passes when run alone")
 def test_rerunning_run_and_monitor_20_times_never_blank_or_stale(lab, tab):
     page = tab.page
-    lab.open(page)
+    page.add_init_script(WATCH_JS); lab.open(page)
+    _restored(lab, page) # (the module's other tests ran the explorers: the page restores them first, see _restored)
     lab.run_and_wait(page, 0)
     cell = 1 + 2 * len(NAMES) # the README cell
     titles = []
@@ -143,11 +195,13 @@ def test_rerunning_run_and_monitor_20_times_never_blank_or_stale(lab, tab):
         def fresh():
             p = lab.plots(page, cell)
             return len(p) == 1 and p[0]["renders"] >= 1 and p[0]["svg"] and f"rerun-{i}" in p[0]["title"] and p
-        p = wait_until(fresh, 120, 0.05, f"the monitor of re-run {i}")
+        try: p = wait_until(fresh, 120, 0.05, f"the monitor of re-run {i}")
+        except AssertionError: print(_diagnose(lab, page)); raise
         titles.append(p[0]["title"])
         if i % 5 == 0: # and its points grow while the run trains
             n0 = p[0]["points"]
             wait_until(lambda: lab.plots(page, cell)[0]["points"] > n0, 180, 0.1, f"points to grow in re-run {i}")
+    if _errors(tab): print(_diagnose(lab, page))
     tab.shot("jupyter-rerun-20")
     store = RunStore(lab.root / "runs.sqlite")
     assert len([r for r in store.runs() if r["name"].startswith("rerun-")]) == 20
