@@ -29,6 +29,13 @@ SLIDER_JS = """(args) => {
   row.dispatchEvent(new Event('change')); return t0; }"""
 CONNECTED_JS = """() => { try { return window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected' }
                           catch (e) { return false } }"""
+# every message of the notebook's kernel connection, with the page's clock and the kernel's own (header.date, wall clock):
+# splits a cell's time to visible into waiting for the kernel, the kernel's work, the transport and the page's work
+HOOK_JS = """() => { const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel; window.__lossvizMsgs = [];
+  if (window.__lossvizHooked === k) return; window.__lossvizHooked = k;
+  k.anyMessage.connect((_, a) => { const m = a.msg; let n = 0; if (m.header.msg_type === 'comm_open') try { n = JSON.stringify(m.content).length; } catch (e) {}
+    const d = m.content && m.content.data; if (m.header.msg_type === 'comm_msg' && d && d.state && d.state.figure) n = -1; // a figure update
+    (window.__lossvizMsgs = window.__lossvizMsgs || []).push([performance.now(), a.direction, m.header.msg_type, Date.parse(m.header.date) - performance.timeOrigin, n]); }); }"""
 ANY_PLOT_JS = """(i) => { const cell = window.jupyterapp.shell.currentWidget.content.widgets[i].node;
   const walk = (root) => { for (const el of root.querySelectorAll('*')) { if (el.classList && el.classList.contains('js-plotly-plot')
       && el.querySelector('.main-svg') && (el.data || []).length) return true; if (el.shadowRoot && walk(el.shadowRoot)) return true; } return false; };
@@ -79,8 +86,9 @@ def main():
             lab.open(page)
             lab.run_and_wait(page, 0, 300) # warm kernel: torch and lossviz imported, a run training
             res["plotly_ahead"] = page.evaluate("() => globalThis.__lossvizPlotlyLoad || null") # loaded during the import cell?
-            parts = {}
+            parts, kparts = {}, {}
             def visible(k, name):
+                page.evaluate(HOOK_JS); page.evaluate("() => { window.__lossvizMsgs = []; }")
                 t0 = time.perf_counter(); lab.run_cell(page, k)
                 wait_until(lambda: page.evaluate(ANY_PLOT_JS, k), 120, 0.02, f"{name} to show")
                 res[name] = time.perf_counter() - t0
@@ -89,21 +97,34 @@ def main():
                 c0, f = page.evaluate("() => [window.__lossvizT0, globalThis.__lossvizFirstDraw || null]")
                 if f: parts[name] = (f["render"] - c0, f["plotly"] - f["render"], f["done"] - f["plotly"])
                 lab.wait_idle(page)
+                # the part before the view renders: page clock of the request, kernel clock of its start (execute_input) and
+                # of the widget's comm_open (the figure built), page clock of that comm_open's arrival
+                msgs = page.evaluate("() => window.__lossvizMsgs || []")
+                ki = next((m for m in msgs if m[2] == "execute_input"), None)
+                op = max((m for m in msgs if m[2] == "comm_open"), key=lambda m: m[4], default=None)
+                if f and ki and op: kparts[name] = (ki[3] - c0, op[3] - ki[3], op[0] - op[3], f["render"] - op[0], op[4])
             for k, name in enumerate(names, 1): visible(k, name)
             # warm again: a second LossExplorer (plotly.js already in the page)
             k = len(names) + 1
             visible(k, "LossExplorer (again)")
             lat, split = [], []
+            kslider = []
             for r in range(a.repeats):
+                page.evaluate("() => { window.__lossvizMsgs = []; }")
                 before = page.evaluate("() => window.__lossvizLastDraw || 0")
                 t0 = page.evaluate(SLIDER_JS, [k, 11 + r])
                 wait_until(lambda: page.evaluate("() => window.__lossvizLastDraw || 0") > max(before, t0), 120, 0.005, "the redraw")
                 lat.append(page.evaluate("() => window.__lossvizLastDraw") - t0)
                 d = page.evaluate("() => globalThis.__lossvizDrawTimes || null")
                 if d and d["set"] >= t0: split.append((d["arrived"] - d["set"], d["start"] - d["arrived"], d["done"] - d["start"]))
+                msgs = page.evaluate("() => window.__lossvizMsgs || []")
+                snd = next((m for m in msgs if m[1] == "send" and m[2] == "comm_msg"), None)
+                upd = next((m for m in msgs if m[1] == "recv" and m[2] == "comm_msg" and m[4] == -1), None)
+                if d and snd and upd: kslider.append((upd[3] - snd[0], upd[0] - upd[3], d["arrived"] - upd[0]))
                 time.sleep(0.2)
             res["slider"] = statistics.median(lat) / 1000
             res["slider_split"] = [statistics.median(s[j] for s in split) for j in range(3)] if split else None
+            res["slider_kernel"] = [statistics.median(s[j] for s in kslider) for j in range(3)] if kslider else None
             res["plotly"] = page.evaluate("() => globalThis.__lossvizPlotlyLoad || null")
             # a page reload with the kernel alive: from the kernel connected again to every figure drawn (the notebook saved first)
             page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
@@ -130,9 +151,17 @@ def main():
         sp = parts.get(n)
         sp = f"   [cell run -> view renders {sp[0] / 1000:.2f} s, plotly.js wait {sp[1] / 1000:.2f} s, first drawing {sp[2] / 1000:.2f} s]" if sp else ""
         print(f"{n + ' time to visible':40s} {res[n]:10.2f} s   {TODAY.get(n.split()[0], ''):16s}{sp}")
+        if n in kparts:
+            q, kw, tr, pg, nb = kparts[n]
+            print(f"{'':40s}    before it renders: to the kernel {q:.0f} ms, kernel builds the view {kw:.0f} ms, its state "
+                  f"({nb / 1e3:.0f} kB) to the page {tr:.0f} ms, page makes the model and view {pg:.0f} ms")
     ss = res["slider_split"]
     ss = f"   [to the kernel and back {ss[0]:.0f} ms, queued {ss[1]:.0f} ms, Plotly.react {ss[2]:.0f} ms]" if ss else ""
     print(f"{'slider move to updated figure':40s} {1000 * res['slider']:9.0f} ms   {TODAY['slider']:16s}{ss}")
+    if res.get("slider_kernel"):
+        a_, b_, c_ = res["slider_kernel"]
+        print(f"{'':40s}    the round trip: the move to the kernel + its new figure sent {a_:.0f} ms, that figure to the page {b_:.0f} ms, "
+              f"page parses it and sets the model {c_:.0f} ms")
     print(f"{'page reload: every figure back':40s} {res['reload']:10.2f} s   (blank: 'Failed to initialize model'; {len(names) + 1} figures, from the kernel connected)")
     if "reload_problem" in res: print("page reload problem:", res["reload_problem"])
     print(f"plotly.js in the page: loaded when the import cell was done: {res['plotly_ahead']}; first load {res['plotly']}; after the reload {res['plotly_reload']}")
