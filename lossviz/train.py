@@ -68,7 +68,7 @@ class _NullWriter:
     def flush(self, *a, **k): return True
     def close(self, *a, **k): pass
 
-# %% ../nbs/24_train.ipynb #375fd98a
+# %% ../nbs/24_train.ipynb #a9c7fc48
 class Session:
     "The engine under `Run` and `track`: monitors, writer, status, pause/resume/stop and divergence checks."
     kind: str = "classification"
@@ -184,7 +184,6 @@ class Session:
     def _hooks(self):
         ms = self.monitors
         self._params = None; self._params = self.parameters()
-        self._nonempty = [p for p in self._params if p.numel()] # what the divergence check reads (an inf norm needs elements)
         self._batch_m = [m for m in ms if overrides(m, "on_batch")]
         self._back_m = [m for m in ms if overrides(m, "on_backward")]
         self._step_m = [m for m in ms if overrides(m, "on_step")]
@@ -225,29 +224,25 @@ class Session:
         n = y.shape[0]; same = (y[:, None] == y[None, :]).sum()
         self._pairs += torch.stack([same > n, same < n * n])
 
-    def _checked_params(self) -> list:
-        ps = getattr(self, "_nonempty", None)
-        return [p for p in self.parameters() if p.numel()] if ps is None else ps
-
     def _parts(self, w:list, z) -> torch.Tensor:
-        "`[max |loss| over the window, max |latest output|, max |parameter|]`: each finite iff that part is (max-abs: no overflow)."
-        inf = math.inf
+        "`[max |loss| over the window, max |latest output|, largest parameter norm]`: each finite iff that part is."
         with torch.no_grad(): # parameters as they are (no detach copies: no graph is recorded here)
-            loss = torch.stack(torch._foreach_norm(w, inf)).max()
-            ps = self._checked_params()
-            par = torch.stack(torch._foreach_norm(ps, inf)).max().to(loss.device) if ps else loss.new_zeros(())
-            out = z.norm(inf).to(loss.device) if z is not None and z.numel() else loss.new_zeros(())
+            loss = torch.stack(w).abs().max()
+            ps = self.parameters()
+            par = torch.stack(torch._foreach_norm(ps)).max().to(loss.device) if ps else loss.new_zeros(())
+            out = z.abs().max().to(loss.device) if z is not None and z.numel() else loss.new_zeros(())
             return torch.stack([loss, out, par]).float()
 
     def _health(self, w:list, z) -> torch.Tensor:
-        """One process: a 0-d tensor, finite iff healthy: the largest |value| over the window's losses, the latest
-        outputs and every parameter (one `_foreach_norm`: no overflow of finite values, NaN propagates through `max`).
-        DDP: `_parts`, all-reduced (every rank learns what diverged on any rank)."""
+        """One process: a 0-d tensor, finite iff healthy: the sum of the parameters' norms (one `_foreach_norm`), the
+        largest |latest output| and the window's losses; one `stack` + `sum`, and what diverged is worked out only after
+        a check fails. DDP: `_parts`, all-reduced (every rank learns what diverged on any rank)."""
         if self.world_size > 1: return self.all_reduce(self._parts(w, z))
-        ts = self._checked_params() + w
-        if z is not None and z.numel(): ts.append(z)
         with torch.no_grad():
-            try: return torch.stack(torch._foreach_norm(ts, math.inf)).max()
+            ps = self.parameters()
+            ts = list(torch._foreach_norm(ps)) if ps else []
+            if z is not None and z.numel(): ts.append(z.abs().max()) # max-abs: no overflow of finite outputs (a sum has)
+            try: return torch.stack(ts + w).sum()
             except RuntimeError: return self._parts(w, z) # tensors on several devices (a tracked loop's own choice)
 
     def _judge(self, v:list, w:list, z, last_step:int):
