@@ -14,6 +14,8 @@ websocket with it, ACK, PULL-DOC-REQ, then `document_ready`, after which Panel s
 - updates/s and bytes per update per session (all websocket frames of the PATCH-DOC);
 - server CPU (% of one core, averaged over the window) and server RSS per session ((RSS with N sessions - RSS before) / N);
 - RSS after the sessions close and the server destroyed them (goal: back near the RSS before they opened).
+- visible p50/p95: how long after its stored commit time each commit of the watched run became visible to a reader
+  (a thread of this process polls the store every 5 ms): the part of the latency no server can remove.
 
 Part 2 — bytes per update against run length: one client watches a run that already holds 200 points per track, then one
 that holds 20,000, while a feeder adds 20 steps/s to both (the display is decimated to <= 2000 points per trace).
@@ -172,6 +174,19 @@ def wait_sessions_gone(proc, before:float, seconds:float=45.0) -> float:
     return low
 
 
+def watch_commits(store_path, rid, stop_evt, seen:dict):
+    "Poll the store every 5 ms from a thread of this process: commit time -> when its rows became visible to a reader (the part of the latency before any server could read them)."
+    c = sqlite3.connect(str(store_path), timeout=60)
+    last = c.execute("SELECT COALESCE(MAX(id), 0) FROM scalars WHERE run=?", (rid,)).fetchone()[0]
+    while not stop_evt.is_set():
+        rows = c.execute("SELECT id, time FROM scalars WHERE run=? AND id>?", (rid, last)).fetchall(); now = time.time()
+        if rows:
+            last = max(r[0] for r in rows)
+            for _, t in rows: seen.setdefault(t, now)
+        time.sleep(0.005)
+    c.close()
+
+
 async def measure(base, args, n, seconds, proc, store_path, rid):
     clients = [Client(base, "runs", args) for _ in range(n)]
     gate = asyncio.Semaphore(4) # pages open 4 at a time (each session builds its page on the server first)
@@ -180,15 +195,19 @@ async def measure(base, args, n, seconds, proc, store_path, rid):
     await asyncio.gather(*(open_one(c) for c in clients))
     await asyncio.sleep(3) # first draws
     for c in clients: c.updates.clear()
+    seen, halt = {}, threading.Event()
+    watcher = threading.Thread(target=watch_commits, args=(store_path, rid, halt, seen), daemon=True); watcher.start()
     proc.cpu_percent(None); t_start = time.time()
     await asyncio.sleep(seconds)
     cpu, rss = proc.cpu_percent(None), proc.memory_info().rss
+    t_end = time.time(); halt.set(); watcher.join(5)
     steps, times = commit_times(store_path, rid)
-    lat = latencies(clients, t_start, time.time(), steps, times)
+    lat = latencies(clients, t_start, t_end, steps, times)
+    visible = np.asarray([v - t for t, v in seen.items() if t_start <= t <= t_end - 2.0])
     ups = [u for c in clients for u in c.updates if u[0] >= t_start]
     for c in clients: c.close()
     for c in clients: c.task.cancel()
-    return dict(lat=lat, updates=len(ups) / n / seconds, bytes=np.mean([u[1] for u in ups]) if ups else float("nan"),
+    return dict(lat=lat, visible=visible, updates=len(ups) / n / seconds, bytes=np.mean([u[1] for u in ups]) if ups else float("nan"),
                 cpu=cpu, rss=rss, pulled=np.mean([c.pulled_bytes for c in clients]))
 
 
@@ -288,6 +307,12 @@ def synthetic_run(st, name, n):
     return rid
 
 
+def vis(m) -> str:
+    "p50/p95 of how long after its stored commit time a commit became visible to a reader (polled every 5 ms)."
+    v = m["visible"] * 1000
+    return f"{np.percentile(v, 50):.0f}/{np.percentile(v, 95):.0f}" if v.size else "-"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 20])
@@ -324,7 +349,7 @@ def main(argv=None):
           print(f"server pid {server.pid}; RSS cold {cold / 2**20:.0f} MiB, idle after a warm-up session {idle / 2**20:.0f} MiB; "
                 f"2 runs training; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
           print(f"{'sessions':>8} {'p50 ms':>8} {'p95 ms':>8} {'n lat':>6} {'updates/s':>10} {'B/update':>9} {'server CPU%':>11} "
-                f"{'RSS/session MiB':>15} {'RSS after close MiB':>19} {'run step':>8}")
+                f"{'RSS/session MiB':>15} {'RSS after close MiB':>19} {'run step':>8} {'visible p50/p95 ms':>18}")
           rows = []
           for n in a.sessions:
               before = proc.memory_info().rss
@@ -333,7 +358,7 @@ def main(argv=None):
               lat = m["lat"] * 1000 if m["lat"].size else np.array([np.nan])
               print(f"{n:>8} {np.percentile(lat, 50):>8.0f} {np.percentile(lat, 95):>8.0f} {m['lat'].size:>6} {m['updates']:>10.2f} "
                     f"{m['bytes']:>9.0f} {m['cpu']:>11.0f} {(m['rss'] - before) / n / 2**20:>15.1f} {after / 2**20:>19.0f} "
-                    f"{store.run(rid)['step']:>8}", flush=True)
+                    f"{store.run(rid)['step']:>8} {vis(m):>18}", flush=True)
               rows.append((n, m, after))
           print(f"RSS after all sessions closed: {proc.memory_info().rss / 2**20:.0f} MiB (idle after warm-up {idle / 2**20:.0f} MiB)")
         # ---- part 2: bytes per update against run length

@@ -98,10 +98,14 @@ def status_pill(run:dict) -> str:
     return f'<div class="lossviz-badge" style="line-height:1.8">{out}</div>'
 
 def pending_points(d:Decimator) -> tuple:
-    "(x, y) of the raw points `d` holds back until its min–max bucket fills: at most three (the bucket's min, max and newest point, in step order); empty when none."
-    # At 100k steps a bucket is 64+ steps: a run logging 250 steps/s would show its newest point up to 0.25 s late without these.
-    if d._flushed or d._used >= d.n: return np.zeros(0, dtype=np.int64), np.zeros(0)
+    "(x, y) of the raw points `d` holds back until its min–max bucket fills: at most three (the bucket's min, max and newest point, in step order). When none is held back, the newest raw point if the bucket it closed kept only its min and max (so the newest step always shows); empty when the display ends at the newest point or the trace is complete."
+    # At 100k steps a bucket is 64+ steps: a run logging 250 steps/s would show its newest point up to 0.25 s late without these
+    # (and a commit that exactly closed a bucket showed its newest step only with the next commit: serve_load's 1-session p95 tail)
+    if d._flushed or d.n == 0: return np.zeros(0, dtype=np.int64), np.zeros(0)
     rx, ry = d.raw()
+    if d._used >= d.n:
+        x = d.display()[0]
+        return (rx[-1:], ry[-1:]) if len(x) and rx[-1] > x[-1] else (np.zeros(0, dtype=np.int64), np.zeros(0))
     px, py = rx[d._used:], ry[d._used:]
     if len(px) > 3:
         ok = np.flatnonzero(np.isfinite(py))
