@@ -23,7 +23,7 @@ _PAGES = (  # slug, "module:function", title, one-line description, thumbnail, U
 
 _WHERE = {  # public name -> submodule of lossviz.app that defines it
     "Page": "core", "pages": "core", "get_page": "core", "PageContext": "core", "build_page": "core", "routes": "core",
-    "offline": "core", "esc": "core", "plot_text": "core", "THUMBNAILS": "core", "HOSTILE_NAME": "core",
+    "offline": "core", "served_doc": "core", "esc": "core", "plot_text": "core", "THUMBNAILS": "core", "HOSTILE_NAME": "core",
     "serve": "server", "add_arguments": "server", "main": "server",
     "RunTimeline": "runs", "panel_view": "adapter",
 }

@@ -10,6 +10,7 @@ import param
 import panel as pn
 from ..core import HParam
 from ..explorers.base import Explorer, Control
+from .core import served_doc
 
 # %% auto #0
 __all__ = ['CONTROL_WIDTH', 'control_widget', 'widget_value', 'hparam_controls', 'control_values', 'PanelView', 'panel_view']
@@ -336,8 +337,7 @@ class PanelView:
 
     def _tails_reach(self) -> bool:
         "Whether new points alone reach the browser: outside a server session, or once the session's page is loaded (before, Panel holds its events and combines repeated ones: a lost tail would leave the browser behind)."
-        doc = pn.state.curdoc
-        return doc is None or getattr(doc, "session_context", None) is None or bool(pn.state.loaded)
+        return served_doc() is None or bool(pn.state.loaded)
 
     # ---- widgets -> explorer
     def _on_control(self, name:str, event):
@@ -370,17 +370,16 @@ class PanelView:
     # ---- live
     def _tick(self):
         ex = self.explorer
-        doc = pn.state.curdoc
-        served = doc is not None and getattr(doc, "session_context", None) is not None
-        with (pn.io.hold(doc, policy="collect") if served else contextlib.nullcontext()), ex.lock: # served: this update in one message
+        doc = served_doc()
+        with (pn.io.hold(doc, policy="collect") if doc is not None else contextlib.nullcontext()), ex.lock: # served: this update in one message
             if ex.poll(): ex.changed()
         if ex.done: self.stop()
 
     def start(self) -> "PanelView":
         "Follow a live explorer (a no-op if following): in a served session the process's `_Ticker` wakes this view when its explorer has news; elsewhere (a notebook) a periodic callback polls it."
         if not self.explorer.live: return self
-        doc = pn.state.curdoc
-        if doc is not None and getattr(doc, "session_context", None) is not None:
+        doc = served_doc()
+        if doc is not None:
             if self._doc is None:
                 self._doc = doc
                 me = weakref.ref(self)

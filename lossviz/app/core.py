@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 # %% auto #0
 __all__ = ['HOSTILE_NAME', 'THUMBNAILS', 'CSS', 'RECOVER_JS', 'md_text', 'thumbnail', 'Page', 'pages', 'get_page', 'parse_query',
-           'to_query', 'PageContext', 'offline', 'page_href', 'header_html', 'cards_html', 'explorer_view',
-           'build_page', 'trim_memory', 'recover_after_restart', 'routes']
+           'to_query', 'PageContext', 'offline', 'served_doc', 'page_href', 'header_html', 'cards_html',
+           'explorer_view', 'build_page', 'trim_memory', 'recover_after_restart', 'routes']
 
 # %% ../../nbs/33_app_core.ipynb #13adf30c
 HOSTILE_NAME = ('<img src=x onerror="window.__lossviz_xss=1"><b>bold</b><span style="font-size:60px;color:red">BIG</span>'
@@ -204,6 +204,13 @@ def offline():
     local = "/" + res.LOCAL_DIST
     for mod in (panel.reactive, panel.theme.base):
         if getattr(mod, "CDN_DIST", None) == res.CDN_DIST: mod.CDN_DIST = local
+
+# %% ../../nbs/33_app_core.ipynb #6616150f
+def served_doc():
+    "The Bokeh document of the server session this code runs in; None outside one (a notebook, a script, before a session)."
+    import panel as pn
+    doc = pn.state.curdoc
+    return doc if doc is not None and getattr(doc, "session_context", None) is not None else None
 
 # %% ../../nbs/33_app_core.ipynb #244d9e39
 CSS = """

@@ -15,9 +15,9 @@ def gallery(store=None, # a `RunStore`, a path, or None for the default file
            ):
     "The gallery page the `?page=` argument names (the landing cards without one), links as `?page=<slug>`."
     import panel as pn
-    from lossviz.app.core import build_page, offline, pages, recover_after_restart
+    from lossviz.app.core import build_page, offline, pages, recover_after_restart, served_doc
     offline()
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None: recover_after_restart(pn.state.curdoc)
+    if (doc := served_doc()) is not None: recover_after_restart(doc)
     if args is None: args = dict(pn.state.session_args or {}) if pn.state.curdoc is not None else {}
     slug = args.get("page", [b""])[-1]
     slug = slug.decode() if isinstance(slug, bytes) else str(slug)

@@ -10,7 +10,7 @@ import numpy as np
 import param
 from ..core import ACTIVE_STATUSES, FINAL_STATUSES
 from ..explorers.base import Explorer, Decimator
-from .core import esc, plot_text
+from .core import esc, plot_text, served_doc
 
 # %% auto #0
 __all__ = ['GROUPS', 'DEFAULT_TRACKS', 'LOG_HINTS', 'RUN_COLORS', 'STATUS_COLORS', 'TABLE_COLUMNS', 'group_of', 'order_tracks',
@@ -388,8 +388,8 @@ def shared_runs(store, max_age:float=0.5) -> list:
 def _every(fn, seconds:float):
     "Call `fn` every `seconds` s: in a served session on a plain Bokeh periodic callback of the session's document (Panel's own flips its process-wide busy state twice per call: with 20 sessions that cost more than the table refresh itself), elsewhere `pn.state.add_periodic_callback`."
     import panel as pn
-    doc = pn.state.curdoc
-    if doc is None or getattr(doc, "session_context", None) is None: return pn.state.add_periodic_callback(fn, period=int(seconds * 1000))
+    doc = served_doc()
+    if doc is None: return pn.state.add_periodic_callback(fn, period=int(seconds * 1000))
     from panel.io.state import set_curdoc
     def call():
         with set_curdoc(doc): fn()
