@@ -47,6 +47,12 @@ def test_no_markers_on_long_curves_and_no_fixed_width():
     assert fig.layout.width is None
 
 
+def test_a_curve_of_one_point_shows_its_marker():
+    "A line through one point draws nothing: a live monitor's first logged point would be invisible."
+    fig = run_curves({"train/loss": (np.array([10]), np.array([2.3])), "train/acc": (np.arange(1, 3), np.array([0.1, 0.2]))})
+    assert fig.data[0].mode == "lines+markers" and fig.data[2].mode == "lines"
+
+
 def test_panels_and_axes():
     fig = run_curves({}, x="epoch")
     assert [a.text for a in fig.layout.annotations][:2] == ["loss", "accuracy"]

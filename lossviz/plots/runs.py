@@ -45,8 +45,8 @@ def curve_mode(curve:Curve, # the curve
                n:int, # how many points it has
                max_markers:int=MAX_MARKERS, # above this many points, markers would merge into a thick line
               ) -> str:
-    "The plotly `mode` for `curve` with `n` points: markers only for sparse marker curves."
-    return "lines+markers" if curve.markers and n <= max_markers else "lines"
+    "The plotly `mode` for `curve` with `n` points: markers for sparse marker curves, and for any curve of one point (a line of one point draws nothing)."
+    return "lines+markers" if n == 1 or (curve.markers and n <= max_markers) else "lines"
 
 def finite_for(y:np.ndarray, # values
                log:bool=False, # for a log axis (then values <= 0 are not drawable either)
