@@ -68,6 +68,19 @@ def test_timeline_groups_every_scalar_and_streams_bounded(tmp_path):
     assert tl.poll() is False # nothing new: nothing to send
 
 
+def test_a_track_of_one_point_gets_its_marker_and_loses_it_with_the_second(tmp_path):
+    "The served timeline follows the notebook run view's rule (`curve_mode`): a line through one point draws nothing."
+    s = RunStore(tmp_path / "runs.sqlite"); r = s.create_run("one"); s.set_status(r, "running")
+    s.log_scalars(r, [(1, 0.1, "train/loss", 2.0), (1, 0.1, "lr", 0.1), (2, 0.2, "lr", 0.1)])
+    tl = RunTimeline(s, run=r, tracks=["train/loss", "lr"])
+    assert [t.mode for t in tl.figure().data] == ["lines+markers", "lines"]
+    v = tl.figure_version
+    s.log_scalars(r, [(2, 0.2, "train/loss", 1.5)])
+    assert tl.poll() and tl.figure_version > v # the figure is redrawn: a streamed point would not change the mode
+    assert [t.mode for t in tl.figure().data] == ["lines", "lines"]
+    assert [t.mode for t in timeline_figure({}, ["lr"], [(r, "one")]).data] == ["lines"] # an empty track: nothing to mark
+
+
 def test_an_update_sends_the_new_points_only_whatever_the_run_length(tmp_path):
     "What a session would send per update, serialised as the Bokeh server does: new points only, the same size for 200 and 20,000 steps."
     from bokeh.document import Document

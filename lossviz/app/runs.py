@@ -51,6 +51,7 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
     "One row per track on a shared step axis, one colour per run; trace order: for each track, for each run."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
+    from lossviz.plots.runs import Curve, curve_mode
     n = max(1, len(tracks))
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.35 / n),
                         subplot_titles=[plot_text(t) for t in tracks] or [""])
@@ -60,7 +61,9 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
             y = np.where(np.isfinite(y), y, np.nan) if len(y) else y
             # SVG, not WebGL: decimation keeps <= max_points per trace; WebGL without a GPU (software GL) made each frame
             # take seconds in a loaded browser, so clicks and screenshots waited tens of seconds for a stable page
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=plot_text(label), legendgroup=str(rid), showlegend=(r == 1),
+            # (the notebook run view's rule, one definition: a track of one point gets its marker, a line through one point draws nothing)
+            mode = curve_mode(Curve(key, key, str(label), RUN_COLORS[j % len(RUN_COLORS)]), len(x))
+            fig.add_trace(go.Scatter(x=x, y=y, mode=mode, name=plot_text(label), legendgroup=str(rid), showlegend=(r == 1),
                                        line=dict(color=RUN_COLORS[j % len(RUN_COLORS)], width=1.6), meta=f"{rid}|{key}",
                                        hovertemplate=f"{plot_text(label)}<br>{plot_text(key)}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>"),
                           row=r, col=1)
@@ -248,7 +251,16 @@ class RunTimeline(Explorer):
 
     def _figure_shape(self) -> tuple:
         return (tuple(self.tracks), tuple(self._shown()), bool(self.log),
-                tuple(f.label for f in self._follow.values()), tuple(sorted(self.param.tracks.objects)))
+                tuple(f.label for f in self._follow.values()), tuple(sorted(self.param.tracks.objects)), self._single())
+
+    def _single(self) -> tuple:
+        "The traces drawn from exactly one point: the figure draws those with a marker (`curve_mode`), so it is redrawn when a trace gets its first or second point."
+        out = []
+        for i, (rid, key) in enumerate(self._traces()):
+            f = self._follow.get(rid)
+            d = f.dec.get(key) if f is not None else None
+            if d is not None and len(d.display()[0]) == 1: out.append(i)
+        return tuple(out)
 
     @property
     def done(self) -> bool:
