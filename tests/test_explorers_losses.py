@@ -57,12 +57,11 @@ def test_jupyter_view_one_figure_per_change_and_hparam_sliders():
     from lossviz.widgets.jupyter import JupyterView
     ex = LossExplorer(["cross_entropy", "focal"], points=11, resolution=6)
     v = JupyterView(ex)
-    sent = []
-    v.plot.observe(lambda ch: sent.append(1), names="figure")
+    sent = lambda: v.plot.figures_sent # whole figures or patches sent since the view opened
     v.controls["focal.gamma"].value = 3.0
-    assert len(sent) == 1 and v.plot.figure["data"][2]["name"] == "focal (gamma=3)"
+    assert sent() == 1 and v.plot.figure["data"][2]["name"] == "focal (gamma=3)"
     v.controls["losses"].value = ["mae", "focal"]
-    assert len(sent) == 2 and "focal.gamma" in v.controls and v.controls["focal.gamma"].value == 3.0
+    assert sent() == 2 and "focal.gamma" in v.controls and v.controls["focal.gamma"].value == 3.0
     v.controls["focal.gamma"].value = 99.0 # refused: shown, nothing changed
     assert "focal.gamma" in v.error and v.controls["focal.gamma"].value == 3.0
     v.controls["x"].value = "p_y"
@@ -76,3 +75,25 @@ def test_panel_view_shows_errors_instead_of_raising():
     p._on_control("focal.gamma", type("E", (), {"obj": type("W", (), {"value": 1e9})()})())
     assert p.error.visible and "focal.gamma" in p.error.object
     assert ex.values["focal"]["gamma"] == 2.0
+
+
+def test_plain_json_figure_is_plotlys_in_random_states():
+    "The Jupyter view's figure (plain dicts, no plotly objects) equals the JSON of the figure plotly builds and validates."
+    import json, random
+    from lossviz.plots.losses import _build_explorer_figure
+    from lossviz.plots.style import figure_json
+    rng = random.Random(8)
+    ex = LossExplorer(points=21, resolution=8)
+    names = L.names("classification")
+    for _ in range(12):
+        ex.set(losses=rng.sample(names, rng.randint(1, 4)))
+        ex.set(x=rng.choice(["margin", "p_y"]), num_classes=rng.randint(2, 30), target=rng.choice([0, 1, 2]),
+               simplex_what=rng.choice(["loss", "weight"]), simplex_loss=rng.choice(ex.losses))
+        for c in ex.extra_controls():
+            if c.kind in ("float", "int") and rng.random() < 0.7:
+                v = rng.uniform(c.low, c.high) if c.kind == "float" else rng.randint(c.low, c.high)
+                ex.set(**{c.name: round(v, 3) if c.kind == "float" else v})
+        want = figure_json(_build_explorer_figure(ex.curves(), ex.simplex(), [ex.label(n) for n in ex.losses], ex.simplex_what, ex.height))
+        got = ex.figure_json()
+        assert json.dumps(got, sort_keys=True, allow_nan=False) == json.dumps(want, sort_keys=True, allow_nan=False), ex.losses
+        assert figure_json(ex.figure()) == want # the plotly figure for Panel and static images: the same

@@ -15,8 +15,8 @@ from ..explorers.base import Explorer, Control
 from ..plots.style import figure_json
 
 # %% auto #0
-__all__ = ['plotly_js_path', 'PlotlyJS', 'plotly_js_source', 'plotly_js_version', 'plotly_js', 'preload', 'regroup_points',
-           'ExplorerWidget', 'Poller', 'JupyterView', 'jupyter_view']
+__all__ = ['plotly_js_path', 'PlotlyJS', 'plotly_js_source', 'plotly_js_version', 'plotly_js', 'preload', 'figure_patch',
+           'regroup_points', 'ExplorerWidget', 'Poller', 'JupyterView', 'jupyter_view']
 
 # %% ../../nbs/32_widgets.ipynb #64cb330a
 def plotly_js_path() -> Path:
@@ -155,7 +155,7 @@ def preload() -> PlotlyJS|None:
     if ip is None or getattr(ip, "kernel", None) is None: return None
     return plotly_js()
 
-# %% ../../nbs/32_widgets.ipynb #94d444ed
+# %% ../../nbs/32_widgets.ipynb #50e159c3
 _JS = _LOADER_JS + r"""
 // one decimation level coarser (the kernel's Decimator doubles its bucket): every 4 points become the min and the max
 // of the 4 in x order (non-finite/null skipped; ties: the earlier point; none finite: the first, twice); a last group of
@@ -175,6 +175,19 @@ function regroup(xs, ys) {
     X.push(xs[a], xs[b]); Y.push(ys[a], ys[b]);
   }
   return [X, Y];
+}
+
+// a "patch" message from the kernel: the traces (whole, by index) and top-level layout keys that changed since the
+// figure this page holds. Applied to the model's copy of the figure once per message (seq), by whichever handler runs
+// first: the model's own (initialize, so a page without a rendered view stays current) or a view's
+function applyPatch(model, msg) {
+  const f = model.get("figure");
+  if (!f || !f.data || f.__lossvizSeq === msg.seq) return;
+  msg.traces.forEach((i, k) => { f.data[i] = msg.data[k]; });
+  if (msg.layout && Object.keys(msg.layout).length || (msg.drop && msg.drop.length)) {
+    const lay = { ...(f.layout || {}), ...(msg.layout || {}) }; (msg.drop || []).forEach((k) => { delete lay[k]; }); f.layout = lay;
+  }
+  f.__lossvizSeq = msg.seq;
 }
 
 const h = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
@@ -292,6 +305,12 @@ async function render({ model, el }) {
   // (responsive) could fire between the steps of a Plotly.react and read a half-built layout (_redrawFromAutoMarginCount)
   const config = { responsive: false, displaylogo: false };
   const mark = () => { div.dataset.renders = String(+div.dataset.renders + 1); globalThis.__lossvizLastDraw = performance.now(); };
+  // this view's last drawing of a figure from the kernel (read by the latency benchmark: globals can be another view's):
+  // what it drew ("figure": whole, "patch": changed traces), when the control was changed, when the figure arrived,
+  // when the drawing began and ended (page clock)
+  const record = (kind, start) => { const d = { kind, set: globalThis.__lossvizSetAt || 0, arrived: arrivedAt, start, done: performance.now() };
+    div.__lossvizDraw = d; globalThis.__lossvizDrawTimes = d; };
+  let arrivedAt = 0;
   // narrow plots: a legend on the right takes a third of the width and squeezes the panels into each other; below
   // NARROW px (or the figure's layout.meta.narrow) it goes under the panels, one row that wraps
   const NARROW = 760;
@@ -308,12 +327,22 @@ async function render({ model, el }) {
     const f = model.get("figure") || {}, start = performance.now();
     narrow = isNarrow(f);
     return Plotly.react(div, structuredClone(f.data || []), adapt(structuredClone(f.layout || {})), config).then(() => {
-      mark(); // where a control change's time goes (read by the latency benchmark): to the kernel and back, waiting, drawing
-      globalThis.__lossvizDrawTimes = { set: globalThis.__lossvizSetAt || 0, arrived: globalThis.__lossvizFigureAt || 0, start, done: performance.now() };
+      mark(); record("figure", start); // where a control change's time goes: to the kernel and back, waiting, drawing
     });
+  };
+  // a patch: only the changed traces are new objects (copies of the model's); the others stay the ones plotly holds, and
+  // the whole figure is not copied again
+  const drawPatch = (idx) => {
+    const f = model.get("figure") || {}, start = performance.now();
+    if (!Array.isArray(div.data) || div.data.length !== (f.data || []).length) return drawNow();
+    const data = div.data.slice();
+    idx.forEach((i) => { data[i] = structuredClone(f.data[i]); });
+    narrow = isNarrow(f);
+    return Plotly.react(div, data, adapt(structuredClone(f.layout || {})), config).then(() => { mark(); record("patch", start); });
   };
   const draw = () => run(drawNow);
   const onmsg = (msg) => {
+    if (msg && msg.type === "patch") { arrivedAt = globalThis.__lossvizFigureAt = performance.now(); applyPatch(model, msg); run(() => drawPatch(msg.traces)); return; }
     if (!msg || msg.type !== "extend") return;
     const f = model.get("figure"), whole = {};
     msg.traces.forEach((i, k) => { // keep this page's copy of the state current (a second view, a later render)
@@ -337,7 +366,7 @@ async function render({ model, el }) {
       return p.then(mark);
     });
   };
-  const redraw = () => { globalThis.__lossvizFigureAt = performance.now(); draw(); };
+  const redraw = () => { arrivedAt = globalThis.__lossvizFigureAt = performance.now(); draw(); };
   model.on("change:figure", redraw);
   model.on("msg:custom", onmsg);
   let width = 0;
@@ -367,7 +396,12 @@ async function render({ model, el }) {
     chain.then(() => { try { Plotly.purge(div); } catch (e) {} }); // after a drawing under way
   };
 }
-export default { render };
+function initialize({ model }) {
+  const f = (msg) => { if (msg && msg.type === "patch") applyPatch(model, msg); };
+  model.on("msg:custom", f);
+  return () => model.off("msg:custom", f);
+}
+export default { initialize, render };
 """
 
 _CSS = """
@@ -391,9 +425,20 @@ select.lossviz-input { max-width: 190px; }
 .lossviz-readout { flex: 0 0 44px; text-align: right; font-variant-numeric: tabular-nums; }
 .lossviz-group { font-weight: 600; margin: 8px 0 2px; }
 .lossviz-error { color: #b02a37; font-size: 12px; white-space: pre-wrap; margin: 4px 0; }
-.lossviz-plot-div { width: 100%; }
+.lossviz-plot-div { width: 100%; contain: layout; } /* a redraw's layout work stays inside the plot, not the whole notebook */
 .lossviz-plot-error { color: #b02a37; font-family: monospace; padding: 8px; }
 """
+
+def figure_patch(old:dict, # the figure the page holds (`{data, layout}` JSON)
+                 new:dict, # the figure to show
+                ) -> dict|None:
+    "The message that turns `old` into `new` in the page: the traces that changed (whole, by index) and the top-level layout keys that changed or went; None where the traces differ in number or type (then the whole figure is sent)."
+    od, nd = old.get("data") or [], new.get("data") or []
+    if not od or len(od) != len(nd) or any(a.get("type") != b.get("type") for a, b in zip(od, nd)): return None
+    idx = [i for i, (a, b) in enumerate(zip(od, nd)) if a != b]
+    ol, nl = old.get("layout") or {}, new.get("layout") or {}
+    return {"type": "patch", "traces": idx, "data": [nd[i] for i in idx], "layout": {k: v for k, v in nl.items() if k not in ol or ol[k] != v},
+            "drop": [k for k in ol if k not in nl]}
 
 def regroup_points(xs:list, ys:list) -> tuple[list, list]:
     "One decimation level coarser, as the browser does it: every 4 points -> the min and max of the 4 in x order (non-finite/None skipped, ties: the earlier, none finite: the first twice); a last group of fewer than 4 dropped."
@@ -429,6 +474,7 @@ class ExplorerWidget(anywidget.AnyWidget):
                  **kw):
         super().__init__(figure=figure or {"data": [], "layout": {}}, lib=plotly_js(), plotly_version=plotly_js_version(), **kw)
         self.views, self.bytes_sent = 0, 0 # views attached in the browser; bytes of extend messages sent
+        self.figures_sent, self.patch_seq = 0, 0 # whole figures or patches sent by `show`; the last patch's number
         self.on_msg(self._on_browser_msg)
         self.on_view = self.on_set = self.on_act = self.on_click = None # callbacks: (+1/-1), (name, value), (name), (x, y, trace)
 
@@ -444,9 +490,21 @@ class ExplorerWidget(anywidget.AnyWidget):
         elif t == "act" and self.on_act is not None: self.on_act(content.get("name"))
         elif t == "click" and self.on_click is not None: self.on_click(content.get("x"), content.get("y"), content.get("trace"))
 
-    def show(self, fig) -> "ExplorerWidget":
-        "Draw a whole figure (a `go.Figure`, or a dict as `figure_json` gives it)."
-        self.figure = fig if isinstance(fig, dict) else figure_json(fig)
+    def show(self, fig, # a `go.Figure`, or a dict as `figure_json` gives it
+             patch:bool=False, # send only the traces and layout keys that changed (`figure_patch`), where the traces match
+            ) -> "ExplorerWidget":
+        "Draw a whole figure; with `patch`, send only what changed since the figure the page holds (the `figure` state follows either way)."
+        new = fig if isinstance(fig, dict) else figure_json(fig)
+        msg = figure_patch(self.figure, new) if patch else None
+        self.figures_sent += 1
+        if msg is None:
+            self.figure = new
+            return self
+        self.patch_seq += 1; msg["seq"] = self.patch_seq
+        if msg["traces"] or msg["layout"] or msg["drop"]: self.send(msg)
+        # the state follows without a message of its own: a reload, or a view rendered later, gets this figure from it
+        # (the page's copy was changed by the patch, `applyPatch`)
+        self._trait_values["figure"] = new
         return self
 
     def extend(self, updates:dict, # trace index -> (x, y, replace[, regroup]): new points to append, or the trace's whole arrays
@@ -553,7 +611,7 @@ class Poller:
 
     def __repr__(self): return f"Poller(every {self.interval:g}s, {'running' if self.running else 'stopped'})"
 
-# %% ../../nbs/32_widgets.ipynb #e4551c61
+# %% ../../nbs/32_widgets.ipynb #92f40767
 class _Control:
     "A control of a `JupyterView` as Python sees it: `.value` reads the widget's state; setting it acts like the browser."
     def __init__(self, view, name): self.view, self.name = view, name
@@ -600,7 +658,7 @@ class JupyterView:
         self._fv, self._sent = None, {}
         with ex.lock: # the widget opens with its whole state: the first render already shows controls and figure
             state = dict(controls=[c.to_dict() for c in ex.controls()], note=ex.note(), actions=dict(ex.actions()))
-            fig = figure_json(ex.figure())
+            fig = self._figure()
             self._sent = {i: (ep, np.array(x), np.array(y)) for i, (x, y, ep) in ex.streams().items()}
             self._fv = ex.figure_version
         self.plot = ExplorerWidget(fig, kind=ex.layout, layout=W.Layout(width="100%"), clickable=bool(getattr(ex, "clickable", False)), **state)
@@ -636,9 +694,14 @@ class JupyterView:
         except Exception as e: self._show_error(e)
         if live and ex.live and not ex.done and not self.poller.running: self.poller.start()
 
+    def _figure(self) -> dict:
+        "The explorer's figure as JSON: its own `figure_json()` where it has one (built without plotly objects), else `figure_json(figure())`."
+        f = getattr(self.explorer, "figure_json", None)
+        return f() if callable(f) else figure_json(self.explorer.figure())
+
     def _draw(self):
         ex = self.explorer
-        self.plot.show(ex.figure())
+        self.plot.show(self._figure(), patch=True)
         self._sent = {i: (ep, np.array(x), np.array(y)) for i, (x, y, ep) in ex.streams().items()}
         self._fv = ex.figure_version
 
