@@ -34,8 +34,14 @@ CONNECTED_JS = """() => { try { return window.jupyterapp.shell.currentWidget.ses
 HOOK_JS = """() => { const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel; window.__lossvizMsgs = [];
   if (window.__lossvizHooked === k) return; window.__lossvizHooked = k;
   k.anyMessage.connect((_, a) => { const m = a.msg; let n = 0; if (m.header.msg_type === 'comm_open') try { n = JSON.stringify(m.content).length; } catch (e) {}
-    const d = m.content && m.content.data; if (m.header.msg_type === 'comm_msg' && d && d.state && d.state.figure) n = -1; // a figure update
-    (window.__lossvizMsgs = window.__lossvizMsgs || []).push([performance.now(), a.direction, m.header.msg_type, Date.parse(m.header.date) - performance.timeOrigin, n]); }); }"""
+    const d = m.content && m.content.data; let size = 0;
+    if (m.header.msg_type === 'comm_msg' && d && ((d.state && d.state.figure) || (d.method === 'custom' && d.content && d.content.type === 'patch'))) {
+      n = -1; try { size = JSON.stringify(d).length; } catch (e) {} } // a figure update: the whole figure, or a patch of what changed
+    (window.__lossvizMsgs = window.__lossvizMsgs || []).push([performance.now(), a.direction, m.header.msg_type, Date.parse(m.header.date) - performance.timeOrigin, n, size]); }); }"""
+# the last drawing of the explorer in cell i, by that view itself (a global would also see another view's draw, e.g. a
+# live RunMonitor's stream update, or a later draw): {kind, set, arrived, start, done} on the page clock
+DRAW_JS = """(i) => { const cell = window.jupyterapp.shell.currentWidget.content.widgets[i].node;
+  const div = cell.querySelector('.lossviz-plot-div'); return (div && div.__lossvizDraw) || null; }"""
 ANY_PLOT_JS = """(i) => { const cell = window.jupyterapp.shell.currentWidget.content.widgets[i].node;
   const walk = (root) => { for (const el of root.querySelectorAll('*')) { if (el.classList && el.classList.contains('js-plotly-plot')
       && el.querySelector('.main-svg') && (el.data || []).length) return true; if (el.shadowRoot && walk(el.shadowRoot)) return true; } return false; };
@@ -108,23 +114,24 @@ def main():
             k = len(names) + 1
             visible(k, "LossExplorer (again)")
             lat, split = [], []
-            kslider = []
+            kslider, kinds, sizes = [], [], []
             for r in range(a.repeats):
                 page.evaluate("() => { window.__lossvizMsgs = []; }")
-                before = page.evaluate("() => window.__lossvizLastDraw || 0")
                 t0 = page.evaluate(SLIDER_JS, [k, 11 + r])
-                wait_until(lambda: page.evaluate("() => window.__lossvizLastDraw || 0") > max(before, t0), 120, 0.005, "the redraw")
-                lat.append(page.evaluate("() => window.__lossvizLastDraw") - t0)
-                d = page.evaluate("() => globalThis.__lossvizDrawTimes || null")
-                if d and d["set"] >= t0: split.append((d["arrived"] - d["set"], d["start"] - d["arrived"], d["done"] - d["start"]))
+                wait_until(lambda: ((page.evaluate(DRAW_JS, k) or {}).get("set") or 0) >= t0, 120, 0.005, "the redraw")
+                d = page.evaluate(DRAW_JS, k) # this view's own drawing for this move
+                lat.append(d["done"] - t0); kinds.append(d["kind"])
+                split.append((d["arrived"] - d["set"], d["start"] - d["arrived"], d["done"] - d["start"]))
                 msgs = page.evaluate("() => window.__lossvizMsgs || []")
                 snd = next((m for m in msgs if m[1] == "send" and m[2] == "comm_msg"), None)
                 upd = next((m for m in msgs if m[1] == "recv" and m[2] == "comm_msg" and m[4] == -1), None)
-                if d and snd and upd: kslider.append((upd[3] - snd[0], upd[0] - upd[3], d["arrived"] - upd[0]))
+                if d and snd and upd: kslider.append((upd[3] - snd[0], upd[0] - upd[3], d["arrived"] - upd[0])); sizes.append(upd[5])
                 time.sleep(0.2)
             res["slider"] = statistics.median(lat) / 1000
             res["slider_split"] = [statistics.median(s[j] for s in split) for j in range(3)] if split else None
             res["slider_kernel"] = [statistics.median(s[j] for s in kslider) for j in range(3)] if kslider else None
+            res["slider_kinds"], res["slider_bytes"] = kinds, (statistics.median(sizes) if sizes else None)
+            res["slider_each"] = lat
             res["plotly"] = page.evaluate("() => globalThis.__lossvizPlotlyLoad || null")
             # a page reload with the kernel alive: from the kernel connected again to every figure drawn (the notebook saved first)
             page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
@@ -158,10 +165,12 @@ def main():
     ss = res["slider_split"]
     ss = f"   [to the kernel and back {ss[0]:.0f} ms, queued {ss[1]:.0f} ms, Plotly.react {ss[2]:.0f} ms]" if ss else ""
     print(f"{'slider move to updated figure':40s} {1000 * res['slider']:9.0f} ms   {TODAY['slider']:16s}{ss}")
+    print(f"{'':40s}    each move: {', '.join(f'{x:.0f}' for x in res['slider_each'])} ms; drawn as {sorted(set(res['slider_kinds']))}; "
+          f"the kernel's update message {res['slider_bytes'] or 0:.0f} B (median)")
     if res.get("slider_kernel"):
         a_, b_, c_ = res["slider_kernel"]
         print(f"{'':40s}    the round trip: the move to the kernel + its new figure sent {a_:.0f} ms, that figure to the page {b_:.0f} ms, "
-              f"page parses it and sets the model {c_:.0f} ms")
+              f"page parses it and hands it to the view {c_:.0f} ms")
     print(f"{'page reload: every figure back':40s} {res['reload']:10.2f} s   (blank: 'Failed to initialize model'; {len(names) + 1} figures, from the kernel connected)")
     if "reload_problem" in res: print("page reload problem:", res["reload_problem"])
     print(f"plotly.js in the page: loaded when the import cell was done: {res['plotly_ahead']}; first load {res['plotly']}; after the reload {res['plotly_reload']}")
