@@ -146,7 +146,7 @@ if (st.dirty.size) queue()
 
 class _Ticker:
     "The one loop of a server process that wakes its served live views: every `period` s it asks each view whether its explorer has news (`explorer.news()`, cheap; an explorer without `news` is due every `interval`) and runs that session's update in its document (one at a time per view). A session without news costs nothing; no Panel periodic callbacks (each of those flipped Panel's process-wide busy state twice per tick: 20 sessions at 10 ticks/s spent a third of the server's time on it)."
-    period = 0.025 # s between rounds (a round of 20 idle views: ~20 cheap `news()` calls)
+    period = 0.015 # s between rounds (a round of 20 idle views: ~20 cheap `news()` calls, ~0.2 ms)
 
     def __init__(self):
         self.views, self.task = weakref.WeakSet(), None
@@ -166,6 +166,54 @@ class _Ticker:
 
 _TICKER = _Ticker()
 
+def _coalesced(dispatch):
+    "Panel's `dispatch_tornado`, writing each message's websocket frames (header, metadata, content, buffers) to the socket in one write: Panel writes them one by one, and each write is a send on the server (at 20 sessions the sends were the largest single cost of an update, ~15 % of the server's time). The frames and their order are unchanged."
+    from tornado.concurrent import Future, chain_future
+    from tornado.iostream import StreamClosedError
+    def dispatch_tornado(conn, events=None, msg=None):
+        stream = getattr(getattr(getattr(conn, "_socket", None), "ws_connection", None), "stream", None)
+        if stream is None or "write" in vars(stream): return dispatch(conn, events, msg)
+        frames, done = [], Future()
+        def write(data): frames.append(bytes(data)); return done
+        stream.write = write
+        try: out = dispatch(conn, events, msg)
+        finally: del stream.write
+        if frames:
+            try: chain_future(stream.write(b"".join(frames)), done)
+            except StreamClosedError as e: done.set_exception(e) # as each write would have: the callers see a closed websocket
+        return out
+    dispatch_tornado._lossviz = True
+    return dispatch_tornado
+
+def _coalesce_writes():
+    "Install `_coalesced` once in this server process (Panel's module function that every served document's updates go through)."
+    import panel.io.document as d
+    if not getattr(d.dispatch_tornado, "_lossviz", False): d.dispatch_tornado = _coalesced(d.dispatch_tornado)
+
+class _Text(pn.pane.HTML):
+    "An HTML pane whose new object sets only its models' `text` (`pn.pane.HTML` re-sets every property, styles and stylesheets included: the status pill changes once a second per session, and at 20 sessions that took 7 % of the server's time)."
+    def _update(self, ref, model):
+        if self.enable_streaming: return super()._update(ref, model)
+        model.text = self._transform_object(self.object)["object"]
+
+_COLS: dict = {} # (trace, id(x), id(y), len, start) per part -> (parts, columns): the sessions of one run send the same new points
+
+def _tail_cols(parts:list) -> dict:
+    "The tail source's columns (i, k, x, y) for `parts` [(trace, x, y, start)]: built once for all sessions showing the same streams (they share the arrays: `_Follow.stream`)."
+    key = tuple((i, id(x), id(y), len(x), s) for i, x, y, s in parts)
+    hit = _COLS.get(key)
+    if hit is not None: return hit[1]
+    cols = {"i": np.concatenate([np.full(len(x) - s, i, np.int32) for i, x, y, s in parts]),
+            "k": np.concatenate([np.arange(s, len(x), dtype=np.int32) for i, x, y, s in parts]),
+            "x": np.concatenate([np.asarray(x[s:], np.float64) for i, x, y, s in parts]),
+            "y": np.concatenate([np.asarray(y[s:], np.float64) for i, x, y, s in parts])}
+    # a few rows go as JSON lists inside the message: arrays would each add two websocket frames (a buffer's
+    # header and bytes), and every frame is a send on the server (11 frames per update became 3)
+    if len(cols["i"]) <= 512: cols = {k: v.tolist() for k, v in cols.items()}
+    if len(_COLS) >= 64: _COLS.clear()
+    _COLS[key] = (parts, cols) # (holds the arrays, so their ids are not reused while memoised)
+    return cols
+
 def _set_quietly(cds, **cols):
     "Set columns of a Bokeh data source on the server without sending them (the browser already holds these values)."
     for k, v in cols.items(): dict.__setitem__(cds.data, k, v)
@@ -173,6 +221,7 @@ def _set_quietly(cds, **cols):
 class PanelView:
     "The Panel front end of any explorer: widgets from its controls (fixed-width column, or a bar), a note, buttons, a Plotly pane."
     send_tails = True # updates send new points only (False: whole columns and a re-render each time, as a plain Plotly pane; for comparison)
+    controls_every = 0.5 # s: a live tick that did not change the figure syncs the controls at most this often
 
     def __init__(self, explorer:Explorer, # the explorer to show
                  autostart:bool=True, # start the periodic callback of a live explorer
@@ -185,7 +234,8 @@ class PanelView:
         self._fv, self._sent, self._cb, self._tails = None, {}, None, {}
         self._doc, self._queued, self._due = None, False, 0.0 # served: the session's document, a tick scheduled in it, when due
         self._lag, self._lag_t = {}, 0.0 # trace -> (x, y) the pane's figure does not hold yet; when it last caught up
-        self.note = pn.pane.HTML("", sizing_mode="stretch_width", margin=(5, 10))
+        self.note = _Text("", sizing_mode="stretch_width", margin=(5, 10))
+        self._ticking, self._ctl_t = False, 0.0 # in a live tick; when the controls were last synced
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self.buttons = {}
         for name in ex.actions():
@@ -214,7 +264,11 @@ class PanelView:
         ex = self.explorer
         try:
             with ex.lock:
-                self._sync_controls()
+                # a live tick syncs the controls only when the figure changed or every `controls_every` s (`controls()` rebuilds
+                # every control from the parameters: ~0.2 ms a tick, 20 sessions x 5 ticks/s); any other sync, always
+                now = time.monotonic()
+                if not self._ticking or ex.figure_version != self._fv or now - self._ctl_t >= self.controls_every:
+                    self._sync_controls(); self._ctl_t = now
                 note = ex.note() # (set only what changed: each set of a Panel parameter costs, changed or not)
                 if self.note.object != note: self.note.object = note
                 for name, ok in ex.actions().items():
@@ -322,14 +376,7 @@ class PanelView:
             whole = [c for c in changed if c[3] is None] if tailed else [(i, x, y, None) for i, x, y, *_ in self._streams()]
             for i, x, y, _ in whole: m.data_sources[i].data.update(x=[np.asarray(x)], y=[np.asarray(y)])
             if parts:
-                cols = {"i": np.concatenate([np.full(len(x) - s, i, np.int32) for i, x, y, s in parts]),
-                        "k": np.concatenate([np.arange(s, len(x), dtype=np.int32) for i, x, y, s in parts]),
-                        "x": np.concatenate([np.asarray(x[s:], np.float64) for i, x, y, s in parts]),
-                        "y": np.concatenate([np.asarray(y[s:], np.float64) for i, x, y, s in parts])}
-                # a few rows go as JSON lists inside the message: arrays would each add two websocket frames (a buffer's
-                # header and bytes), and every frame is a send on the server (11 frames per update became 3)
-                if len(cols["i"]) <= 512: cols = {k: v.tolist() for k, v in cols.items()}
-                self._tail_source(m).data = cols
+                self._tail_source(m).data = _tail_cols(parts)
                 for i, x, y, _ in parts: _set_quietly(m.data_sources[i], x=[np.asarray(x)], y=[np.asarray(y)])
             if whole: m._render_count += 1
             if not tailed and ok: self._tail_source(m) # from the next update on, new points only
@@ -372,7 +419,10 @@ class PanelView:
         ex = self.explorer
         doc = served_doc()
         with (pn.io.hold(doc, policy="collect") if doc is not None else contextlib.nullcontext()), ex.lock: # served: this update in one message
-            if ex.poll(): ex.changed()
+            if ex.poll():
+                self._ticking = True
+                try: ex.changed()
+                finally: self._ticking = False
         if ex.done: self.stop()
 
     def start(self) -> "PanelView":
@@ -384,7 +434,7 @@ class PanelView:
                 self._doc = doc
                 me = weakref.ref(self)
                 doc.on_session_destroyed(lambda ctx: (v := me()) is not None and v.stop())
-            if self not in _TICKER.views: self._queued = False; _TICKER.add(self)
+            if self not in _TICKER.views: self._queued = False; _coalesce_writes(); _TICKER.add(self)
         elif self._cb is None:
             self._cb = pn.state.add_periodic_callback(self._tick, period=max(int(self.explorer.interval * 1000), 100))
         return self
