@@ -86,6 +86,31 @@ def _diagnose(lab, page) -> str:
     except Exception as e: return f"(diagnosis failed: {e})"
 
 
+DRAWN_JS = """(i) => { const div = window.jupyterapp.shell.currentWidget.content.widgets[i].node.querySelector('.lossviz-plot-div');
+  return div && Array.isArray(div.data) ? div.data.map((t) => [t.type || 'scatter', t.x ?? null, t.y ?? null, t.z ?? null]) : null; }"""
+
+def _drawn_is_kernels(lab, page):
+    """Every (non-live) explorer's drawn data in the page (each trace's type, x, y, z) equals its view's `figure` state in
+    the kernel, and that state equals the explorer's figure now: control changes send patches of what changed (the
+    state follows without a message), so a patch lost or misapplied, or a state left behind, shows here."""
+    import json
+    code = "import json\nout = {}\n" + "".join(
+        f"v = [r() for r in ex_{n}._views if r() is not None and hasattr(r(), 'plot')]\n"
+        f"out[{n!r}] = None if ex_{n}.live or not v else [v[0].plot.figure == v[0]._figure(), "
+        f"[[t.get('type', 'scatter'), t.get('x'), t.get('y'), t.get('z')] for t in v[0].plot.figure['data']]]\n" for n in NAMES) + "print(json.dumps(out))"
+    kernel = json.loads(lab.kernel_eval(page, code))
+    checked = 0
+    for k, n in enumerate(NAMES, 1):
+        if kernel[n] is None: continue
+        same_state, want = kernel[n]
+        assert same_state, f"{n}: the widget's figure state is not the explorer's figure"
+        got = page.evaluate(DRAWN_JS, k)
+        assert got == want, f"{n}: the page draws other data than the kernel's state"
+        checked += 1
+    assert checked >= 1
+    return checked
+
+
 def _restored(lab, page) -> bool:
     """Whether the kernel already shows the explorers (an earlier test ran the cells); if so, wait until the page has
     restored them (the first explorer cell's figure drawn). Running a widget cell in a freshly opened page before that
@@ -118,6 +143,7 @@ def test_every_explorer_renders_without_errors_then_survives_a_reload(lab, tab):
         lab.run_and_wait(page, k) # edge settings go through the displayed views
     time.sleep(1.0)
     for k in range(1, 1 + len(NAMES)): assert lab.plots(page, k)[0]["points"] > 0
+    print("explorers whose drawn data equal the kernel's after their edge cases:", _drawn_is_kernels(lab, page))
     # models anywidget had given up on (2 s to initialise on a busy page) whose messages the view routed past that check
     print("views revived:", page.evaluate("() => globalThis.__lossvizRevived || 0"))
     assert _stderr(page) == [], _stderr(page)
@@ -141,6 +167,7 @@ def test_every_explorer_renders_without_errors_then_survives_a_reload(lab, tab):
     print(f"figures back {took:.2f} s after the kernel connected ({time.monotonic() - t_reload:.1f} s after the reload)")
     # (tests never assert times: the 5 s goal is measured by benchmarks/jupyter_latency.py; here the bound is the wait above)
     for k in range(1, 1 + len(NAMES)): assert lab.plots(page, k)[0]["points"] > 0
+    _drawn_is_kernels(lab, page) # the restored state is the current figure, not the one the widget opened with
     assert not page.locator("text=model not found").count() # JupyterLab's renderer did not give up on any output
     if _errors(tab): print("after the reload:", _diagnose(lab, page))
     tab.shot("jupyter-explorers-after-reload")
