@@ -132,6 +132,9 @@ def main():
             res["slider_kernel"] = [statistics.median(s[j] for s in kslider) for j in range(3)] if kslider else None
             res["slider_kinds"], res["slider_bytes"] = kinds, (statistics.median(sizes) if sizes else None)
             res["slider_each"] = lat
+            # what the last move drew (classes C = 15), to look at: the curves replaced in place, legend and simplex unchanged
+            page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.scrollIntoView()", k)
+            (ROOT / "screenshots").mkdir(exist_ok=True); page.screenshot(path=str(ROOT / "screenshots" / "bench-slider-after.png"))
             res["plotly"] = page.evaluate("() => globalThis.__lossvizPlotlyLoad || null")
             # a page reload with the kernel alive: from the kernel connected again to every figure drawn (the notebook saved first)
             page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
