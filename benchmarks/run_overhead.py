@@ -25,7 +25,18 @@ and Python function calls (the same numbers on a loaded machine as on a quiet on
 means, divergence check, logging), the gradient-norm monitor, the per-epoch evaluation pass against a plain one, and
 the fixed cost of creating, starting and closing a run (store row, writer and heartbeat threads), spread over the run.
 
+`--lockstep N` cancels this machine's drift (a KVM guest: the same work's CPU time moves by +-25 % from run to run and
+within seconds, so two 0.6 s runs timed one after the other differ by more than the effect): the plain+eval loop runs
+as a generator, one epoch at each of the Run's epoch ends (a last monitor's `on_epoch` hands it the turn), in the same
+thread, so Run epoch k and plain epoch k are adjacent in time; each epoch's training-thread CPU time (and wall time)
+is recorded and the ratio of the sums over the N runs' 20 epoch pairs is printed, with the fixed cost per run
+(`Run()`, store row, threads, `start`, `on_start`, `on_end`, close, minus the plain loop's model and optimizer)
+measured in the same runs and added. Two checks of the method print beside it: plain against plain (must read
+1.00 within ~1 %) and plain against plain with a 30 us busy-wait per step (must read +30 us). `--split` adds the
+same measurement for the Run's parts: no monitors and no store, the store alone, each default monitor alone.
+
     MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 python benchmarks/run_overhead.py
+    python benchmarks/run_overhead.py --threads 1 --lockstep 24 --repeats 0     # the drift-free number alone
     python benchmarks/run_overhead.py --device cuda --dataset digits --epochs 20
 """
 import argparse, gc, itertools, os, statistics, tempfile, time
@@ -35,6 +46,7 @@ import torch
 
 from lossviz import data as D, models as M
 from lossviz.core import pick_device, seed_everything
+from lossviz.monitors import Monitor
 from lossviz.store import RunStore
 from lossviz.train import Run
 
@@ -174,6 +186,104 @@ def count_ops(ds, dev, epochs, batch_size, hidden, store, lr, seed, top=8):
                                                           for k, v in d.most_common(top) if v))
 
 
+def plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us=0.0):
+    "`plain(..., evaluate=True)` as a generator: yields once set up (model, optimizer, batches), then after each epoch."
+    seed_everything(seed)
+    net = M.get("mlp", data=ds, seed=seed, hidden=hidden).to(dev)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    ce = torch.nn.functional.cross_entropy
+    loader = D.batches(ds.x_train, ds.y_train, batch_size, shuffle=True, seed=seed)
+    busy = int(busy_us * 1e3)
+    yield
+    for _ in range(epochs):
+        for x, y in loader:
+            loss = ce(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if busy: # the method's check: a known extra cost per step
+                t = time.thread_time_ns() + busy
+                while time.thread_time_ns() < t: pass
+        net.eval()
+        with torch.no_grad():
+            z = net(ds.x_test)
+            test = (ce(z, ds.y_test), (z.argmax(1) == ds.y_test).float().mean())
+        net.train()
+        _sync(dev)
+        yield
+
+
+def _clock(dev):
+    _sync(dev)
+    return time.thread_time_ns(), time.perf_counter_ns()
+
+
+class _Lockstep(Monitor):
+    "The last monitor of a lockstep Run: at each epoch end it records the Run's epoch and runs one epoch of `gen`."
+    name = "lockstep"
+    def __init__(self, gen, dev):
+        super().__init__(); self.gen, self.dev, self.run_ep, self.plain_ep = gen, dev, [], []
+    def config(self): return {}
+    def on_start(self, run):
+        self.s0 = _clock(self.dev); next(self.gen); self.s1 = self.t = _clock(self.dev)
+    def on_epoch(self, run, epoch):
+        t = _clock(self.dev); self.run_ep.append((t[0] - self.t[0], t[1] - self.t[1]))
+        next(self.gen)
+        self.t = _clock(self.dev); self.plain_ep.append((self.t[0] - t[0], self.t[1] - t[1]))
+
+
+def lockstep_run(ds, dev, epochs, batch_size, lr, seed, hidden, store, monitors="default"):
+    """One Run and one plain+eval loop in lockstep: `(run epochs, plain epochs, run fixed, plain fixed)`, each epoch
+    and fixed cost as (training-thread CPU ns, wall ns)."""
+    mon = _Lockstep(plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden), dev)
+    ms = ([] if monitors is None else [monitors] if isinstance(monitors, str) else list(monitors)) + [mon]
+    t0 = _clock(dev)
+    r = Run("mlp", ds, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev, store=store, monitors=ms,
+            model_params={"hidden": hidden}).run_sync()
+    t1 = _clock(dev)
+    assert r.status == "finished", (r.status, r.error)
+    fixed_run = tuple(mon.s0[i] - t0[i] + t1[i] - mon.t[i] for i in range(2)) # Run(), start, on_start; on_end, close
+    fixed_plain = tuple(mon.s1[i] - mon.s0[i] for i in range(2)) # the plain loop's model, optimizer, batches
+    return mon.run_ep, mon.plain_ep, fixed_run, fixed_plain
+
+
+def lockstep_plain(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us):
+    "The method's check: plain+eval against itself (+ `busy_us` per step), alternated epoch by epoch the same way."
+    ga = plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us)
+    gb = plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden)
+    s0 = _clock(dev); next(gb); s1 = _clock(dev); next(ga); t = s2 = _clock(dev)
+    A, B = [], []
+    for _ in range(epochs):
+        next(ga); u = _clock(dev); A.append((u[0] - t[0], u[1] - t[1]))
+        next(gb); t = _clock(dev); B.append((t[0] - u[0], t[1] - u[1]))
+    return A, B, tuple(s2[i] - s1[i] for i in range(2)), tuple(s1[i] - s0[i] for i in range(2))
+
+
+def lockstep(label, n, fn, steps_per_epoch):
+    "Run `fn` n times; print the ratio of sums (training-thread CPU and wall) over all adjacent epoch pairs, + fixed costs."
+    A, B, FA, FB = [], [], [], []
+    for _ in range(n):
+        gc.collect()
+        a, b, fa, fb = fn()
+        A += a; B += b; FA.append(fa); FB.append(fb)
+    res = {}
+    for i, clock in enumerate(("CPU", "wall")):
+        sa, sb = sum(x[i] for x in A), sum(x[i] for x in B)
+        per_ep = lambda xs: sum(x[i] for x in xs) / len(xs)
+        fa, fb = statistics.median(f[i] for f in FA), statistics.median(f[i] for f in FB)
+        epochs = len(A) // n
+        steps = epochs * steps_per_epoch
+        d = sorted((x[i] - y[i]) / steps_per_epoch / 1e3 for x, y in zip(A, B))
+        total = (per_ep(A) * epochs + fa) / (per_ep(B) * epochs + fb)
+        res[clock] = total
+        if i == 0:
+            print(f"  {label:<44} CPU: epochs {sa / sb:.4f} ({(sa - sb) / len(A) / steps_per_epoch / 1e3:+6.1f} us/step, "
+                  f"median pair {statistics.median(d):+6.1f}), fixed {(fa - fb) / steps / 1e3:+5.1f} us/step, "
+                  f"with fixed {total:.4f} | plain {per_ep(B) / steps_per_epoch / 1e3:.0f} us/step", end="")
+        else: print(f" | wall: with fixed {total:.4f}", flush=True)
+    return res
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
@@ -185,6 +295,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--breakdown", action="store_true", help="also time each part of the Run's overhead alone")
     p.add_argument("--ops", action="store_true", help="also count the torch ops and Python calls the Run adds per step (load-independent)")
+    p.add_argument("--lockstep", type=int, default=0, metavar="N",
+                   help="also measure Run / plain+eval in lockstep (epoch by epoch in one thread: cancels the machine's drift), N runs")
+    p.add_argument("--split", action="store_true", help="with --lockstep: also the Run's parts (no monitors, the store, each default monitor)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     dev = pick_device(a.device)
@@ -201,6 +314,24 @@ def main(argv=None):
     for k in kinds: r = once(k)
     if a.breakdown: breakdown(ds, dev, a.epochs, a.batch_size, hidden, store)
     if a.ops: count_ops(ds, dev, a.epochs, a.batch_size, hidden, store, lr, seed)
+    if a.lockstep:
+        from lossviz.monitors import DEFAULT
+        args = (ds, dev, a.epochs, a.batch_size, lr, seed, hidden)
+        spe = len(D.batches(ds.x_train, ds.y_train, a.batch_size))
+        lockstep_run(*args, store) # warm-up
+        print(f"lockstep, mlp{list(hidden)}, {a.lockstep} runs x {a.epochs} epoch pairs, torch threads {torch.get_num_threads()}, "
+              f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; ratio Run / plain+eval (training-thread CPU, wall)")
+        cases = [("check of the method: plain / plain", lambda: lockstep_plain(*args, 0.0)),
+                 ("check of the method: plain+30us/step / plain", lambda: lockstep_plain(*args, 30.0)),
+                 ("Run (default monitors, store) / plain+eval", lambda: lockstep_run(*args, store))]
+        if a.split:
+            cases += [("Run, no monitors, no store", lambda: lockstep_run(*args, False, None)),
+                      ("Run, no monitors, store", lambda: lockstep_run(*args, store, None)),
+                      ("Run, default monitors, no store", lambda: lockstep_run(*args, False, "default"))]
+            cases += [(f"Run, only {m!r}, no store", lambda m=m: lockstep_run(*args, False, [m])) for m in DEFAULT]
+        for label, fn in cases: lockstep(label, a.lockstep, fn, spe)
+        print(f"  load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    if a.repeats < 1: return
     load0 = " ".join(f"{v:.2f}" for v in os.getloadavg())
     # Fairness: repeat i runs the three configurations in the i-th of the 6 orders, so over 6 repeats each one runs
     # first, second and third equally often and follows each of the others equally often (no order, warm-up or

@@ -16,8 +16,8 @@ from .store import Artifact, Deferred, RunStore, StoreWriter, as_store, _version
 from .monitors.core import Monitor, StepOutput, EvalPass, MAX_TRAIN_EVAL, compute_eval_pass, evaluate, overrides, resolve_monitors
 
 # %% auto #0
-__all__ = ['AMP_DTYPES', 'dist_info', 'init_distributed', 'Diverged', 'NoPairs', 'StoreWriteFailed', 'Session', 'SAM',
-           'check_pair_batch', 'own_dropout', 'Run', 'Tracker', 'track']
+__all__ = ['CHECK_EVERY', 'AMP_DTYPES', 'dist_info', 'init_distributed', 'Diverged', 'NoPairs', 'StoreWriteFailed', 'Session',
+           'SAM', 'check_pair_batch', 'own_dropout', 'Run', 'Tracker', 'track']
 
 # %% ../nbs/24_train.ipynb #b2aa09db
 def dist_info() -> tuple[int, int]:
@@ -68,7 +68,9 @@ class _NullWriter:
     def flush(self, *a, **k): return True
     def close(self, *a, **k): pass
 
-# %% ../nbs/24_train.ipynb #a9c7fc48
+# %% ../nbs/24_train.ipynb #77143b00
+CHECK_EVERY = 50 # steps between divergence checks when `every` is not given (and at each epoch end; nbs/24_train: each costs ~0.2 ms in the loop)
+
 class Session:
     "The engine under `Run` and `track`: monitors, writer, status, pause/resume/stop and divergence checks."
     kind: str = "classification"
@@ -84,7 +86,7 @@ class Session:
         self.rank, self.world_size = dist_info()
         self.monitors: list[Monitor] = resolve_monitors(monitors, every, kind=self.kind)
         self._eval_cache: dict = {}
-        self.check_every = int(every or 10)
+        self.check_every = int(every) if every else CHECK_EVERY # an explicit `every` also sets the check's schedule
         self.store: RunStore|None = None if store is False or self.rank != 0 else as_store(store)
         self.global_step, self.epochs_done, self.paused_seconds = 0, 0, 0.0
         self.steps_per_epoch = None
@@ -433,7 +435,7 @@ def own_dropout(model:nn.Module, # the model whose dropout layers should use `ge
         for mod in done: mod.__dict__.pop("forward", None)
     return undo
 
-# %% ../nbs/24_train.ipynb #6164e984
+# %% ../nbs/24_train.ipynb #e36cc0b0
 class Run(Session):
     "One training job that streams its monitors into the run store; `start()` trains in a background thread."
     def __init__(self,
@@ -455,7 +457,7 @@ class Run(Session):
                  model_params:dict|None=None, # extra arguments for `models.get` (e.g. {"hidden": (256,)})
                  data_params:dict|None=None, # extra arguments for `data.load` (e.g. {"classes": 5})
                  m_per_class:int|None=None, # pair losses: samples per class in a batch (default 4)
-                 every:int|None=None, # schedule of the default monitors and of the divergence check (default 10 steps)
+                 every:int|None=None, # steps between the default monitors' calls and the divergence checks (default: monitors 10, checks `CHECK_EVERY` = 50 and every epoch end)
                  amp:str|None=None, # mixed precision of the forward pass: None (full precision) or "bf16"
                  sam_rho:float=0.05, # SAM's neighbourhood radius ρ (optimizer="sam")
                  max_train_eval:int|None=MAX_TRAIN_EVAL, # cap on the train split's evaluation pass (None: all)
@@ -674,7 +676,7 @@ def done(self:Run) -> bool:
     "Whether the run has ended (a status in `lossviz.core.FINAL_STATUSES`)."
     return self._status in FINAL_STATUSES
 
-# %% ../nbs/24_train.ipynb #593fc3f5
+# %% ../nbs/24_train.ipynb #0086ad68
 class Tracker(Session):
     "Monitors and a run record around a training loop you own (see `track`)."
     def __init__(self, model:nn.Module, store=None, monitors="default", name=None, config=None, optimizer=None,
@@ -770,7 +772,7 @@ def track(model:nn.Module, # the model you train
           optimizer:torch.optim.Optimizer|None=None, # lets the lr monitor read the learning rate
           loss_fn:Any=None, # lets the test monitor compute the test loss
           data:Any=None, # a `Dataset`: the test monitor evaluates on its test split each epoch
-          every:int|None=None, # monitors' schedule in steps (default 10)
+          every:int|None=None, # steps between monitor calls and divergence checks (default: monitors 10, checks `CHECK_EVERY` = 50)
           kind:str="classification", # the loss's kind: "classification", "pair" or "proxy"
          ) -> Tracker:
     "Record a training loop you own with lossviz's monitors and store: `with track(model, ...) as t: ... t.step(loss, logits, y)`."

@@ -411,3 +411,16 @@ def test_cuda_run_amp_and_sam(tmp_path):
     r = Run("mlp", "blobs", loss="multi_similarity", lr=float("inf"), epochs=2, batch_size=32, device="cuda",
             store=tmp_path / "runs.sqlite").run_sync()
     assert r.status == "diverged"
+
+
+def test_check_schedule_default_and_explicit(digits):
+    "Without `every` the divergence check runs every CHECK_EVERY steps (and at each epoch end); an explicit `every` sets it too."
+    from lossviz.train import CHECK_EVERY, Diverged
+    assert Run("mlp", digits, store=False).check_every == CHECK_EVERY == 50
+    assert Run("mlp", digits, store=False, every=5).check_every == 5
+    # a parameter gone non-finite mid-epoch is still caught, at the next scheduled check, named as the parameters
+    r = Run("mlp", digits, epochs=1, store=False, monitors=None, model_params={"hidden": (8,)})
+    r._hooks(); p = next(r.model.parameters())
+    with torch.no_grad(): p[0, 0] = float("nan")
+    r._window, r._last_out, r.global_step = [torch.tensor(1.0)], torch.zeros(4, 10), CHECK_EVERY
+    with pytest.raises(Diverged, match=f"parameters.*checked every {CHECK_EVERY} steps"): r._check()
