@@ -175,7 +175,7 @@ def preload() -> PlotlyJS|None:
     warm_plotly()
     return plotly_js()
 
-# %% ../../nbs/32_widgets.ipynb #3d9276b5
+# %% ../../nbs/32_widgets.ipynb #b95e6f57
 _JS = _LOADER_JS + r"""
 // one decimation level coarser (the kernel's Decimator doubles its bucket): every 4 points become the min and the max
 // of the 4 in x order (non-finite/null skipped; ties: the earlier point; none finite: the first, twice); a last group of
@@ -456,7 +456,7 @@ select.lossviz-input { max-width: 190px; }
 .lossviz-readout { flex: 0 0 44px; text-align: right; font-variant-numeric: tabular-nums; }
 .lossviz-group { font-weight: 600; margin: 8px 0 2px; }
 .lossviz-error { color: #b02a37; font-size: 12px; white-space: pre-wrap; margin: 4px 0; }
-.lossviz-plot-div { width: 100%; contain: layout; } /* a redraw's layout work stays inside the plot, not the whole notebook */
+.lossviz-plot-div { width: 100%; }
 .lossviz-plot-error { color: #b02a37; font-family: monospace; padding: 8px; }
 """
 
