@@ -12,7 +12,9 @@ websocket with it, ACK, PULL-DOC-REQ, then `document_ready`, after which Panel s
   from that moment to the first PATCH-DOC that showed its newest step or a later one (the largest `x` of its column
   updates); a client that updates rarely waits long (a commit not shown by the end counts until the end);
 - updates/s and bytes per update per session (all websocket frames of the PATCH-DOC);
-- server CPU (% of one core, averaged over the window) and server RSS per session ((RSS with N sessions - RSS before) / N);
+- server CPU (% of one core, averaged over the window), and the server's CPU time per session-update (CPU ms/update = server CPU
+  / (sessions x updates/s): what the queue behind one commit costs per session, less sensitive to other load than latency),
+  and server RSS per session ((RSS with N sessions - RSS before) / N);
 - RSS after the sessions close and the server destroyed them (goal: back near the RSS before they opened).
 - visible p50/p95: how long after its stored commit time each commit of the watched run became visible to a reader
   (a thread of this process polls the store every 5 ms): the part of the latency no server can remove.
@@ -349,7 +351,7 @@ def main(argv=None):
           print(f"server pid {server.pid}; RSS cold {cold / 2**20:.0f} MiB, idle after a warm-up session {idle / 2**20:.0f} MiB; "
                 f"2 runs training; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
           print(f"{'sessions':>8} {'p50 ms':>8} {'p95 ms':>8} {'n lat':>6} {'updates/s':>10} {'B/update':>9} {'server CPU%':>11} "
-                f"{'RSS/session MiB':>15} {'RSS after close MiB':>19} {'run step':>8} {'visible p50/p95 ms':>18}")
+                f"{'CPU ms/update':>13} {'RSS/session MiB':>15} {'RSS after close MiB':>19} {'run step':>8} {'visible p50/p95 ms':>18}")
           rows = []
           for n in a.sessions:
               before = proc.memory_info().rss
@@ -357,7 +359,8 @@ def main(argv=None):
               after = wait_sessions_gone(proc, before)
               lat = m["lat"] * 1000 if m["lat"].size else np.array([np.nan])
               print(f"{n:>8} {np.percentile(lat, 50):>8.0f} {np.percentile(lat, 95):>8.0f} {m['lat'].size:>6} {m['updates']:>10.2f} "
-                    f"{m['bytes']:>9.0f} {m['cpu']:>11.0f} {(m['rss'] - before) / n / 2**20:>15.1f} {after / 2**20:>19.0f} "
+                    f"{m['bytes']:>9.0f} {m['cpu']:>11.0f} {10 * m['cpu'] / max(n * m['updates'], 1e-9):>13.2f} "
+                    f"{(m['rss'] - before) / n / 2**20:>15.1f} {after / 2**20:>19.0f} "
                     f"{store.run(rid)['step']:>8} {vis(m):>18}", flush=True)
               rows.append((n, m, after))
           print(f"RSS after all sessions closed: {proc.memory_info().rss / 2**20:.0f} MiB (idle after warm-up {idle / 2**20:.0f} MiB)")
