@@ -243,3 +243,28 @@ def _explorer(monitor):
 def test_status_pill_shows_an_integral_epoch_without_decimals():
     assert "epoch 300 ·" in status_pill({"id": 1, "name": "a", "status": "running", "epoch": 300.0, "step": 9})
     assert "epoch 12.35 ·" in status_pill({"id": 1, "name": "a", "status": "running", "epoch": 12.3456, "step": 9})
+
+
+def test_a_messages_websocket_frames_go_to_the_socket_in_one_write():
+    "`_coalesced` (installed on Panel's dispatch_tornado in a served session): the same frames in the same order, one socket write, every caller's future done with it; a closed stream fails them as each write would have."
+    import asyncio
+    from tornado.iostream import StreamClosedError
+    from lossviz.app.adapter import _coalesced
+    class Stream:
+        def __init__(self, closed=False): self.writes, self.closed = [], closed
+        def write(self, data):
+            if self.closed: raise StreamClosedError()
+            self.writes.append(bytes(data)); f = asyncio.get_running_loop().create_future(); f.set_result(None); return f
+    class Conn:
+        def __init__(self, stream): self._socket = type("S", (), {"ws_connection": type("W", (), {"stream": stream})()})()
+    def dispatch(conn, events=None, msg=None): # as Panel's: one write per frame, the futures returned
+        s = conn._socket.ws_connection.stream
+        return [s.write(b"header"), s.write(b"meta"), s.write(msg)]
+    async def main():
+        s = Stream(); futs = _coalesced(dispatch)(Conn(s), msg=b"content")
+        await asyncio.gather(*futs)
+        assert s.writes == [b"headermetacontent"] and "write" not in vars(s)
+        c = Stream(closed=True); futs = _coalesced(dispatch)(Conn(c), msg=b"x")
+        res = await asyncio.gather(*futs, return_exceptions=True)
+        assert all(isinstance(r, StreamClosedError) for r in res) and "write" not in vars(c)
+    asyncio.run(main())
