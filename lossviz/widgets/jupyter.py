@@ -175,7 +175,7 @@ def preload() -> PlotlyJS|None:
     warm_plotly()
     return plotly_js()
 
-# %% ../../nbs/32_widgets.ipynb #b95e6f57
+# %% ../../nbs/32_widgets.ipynb #a9aa56e9
 _JS = _LOADER_JS + r"""
 // one decimation level coarser (the kernel's Decimator doubles its bucket): every 4 points become the min and the max
 // of the 4 in x order (non-finite/null skipped; ties: the earlier point; none finite: the first, twice); a last group of
@@ -353,7 +353,7 @@ async function render({ model, el }) {
   // a patch. Where it changes only the x/y arrays of scatter traces and not the layout (a "classes C" move: the eight
   // curves' y), plotly's animate without redraw replaces those arrays and draws those traces and the axes they
   // autorange, not the legend, titles, heatmap and colour bar again: 36 vs 120-150 ms for the LossExplorer figure in a
-  // bare page (median, load 3.4). Otherwise Plotly.react, where only the changed traces are new objects (copies of the
+  // bare page (median, load 3.4; with the redraw of the other traces below: 53 ms). Otherwise Plotly.react, where only the changed traces are new objects (copies of the
   // model's); the others stay the ones plotly holds, and the whole figure is not copied again
   const ARRAYS = new Set(["x", "y"]);
   const drawPatch = (msg) => {
@@ -362,10 +362,17 @@ async function render({ model, el }) {
     if (!idx.length && !Object.keys(msg.layout || {}).length && !(msg.drop || []).length) return null;
     const arraysOnly = !Object.keys(msg.layout || {}).length && !(msg.drop || []).length && idx.length &&
       idx.every((i, k) => (f.data[i].type || "scatter") === "scatter" && !(msg.unset[k] || []).length && Object.keys(msg.data[k]).every((p) => ARRAYS.has(p)));
-    if (arraysOnly && isNarrow(f) === narrow)
+    const mods = (div._fullLayout && div._fullLayout._basePlotModules) || [];
+    if (arraysOnly && isNarrow(f) === narrow && mods.length === 1 && mods[0].name === "cartesian" && typeof mods[0].plot === "function")
       return Plotly.animate(div, { data: idx.map((i, k) => structuredClone(msg.data[k])), traces: idx },
                             { transition: { duration: 0 }, frame: { duration: 0, redraw: false }, mode: "immediate" })
-        .then(() => { mark(); record("arrays", start); });
+        .then(() => {
+          // animate draws only the listed traces, and clears every other trace from the subplots (seen: the simplex
+          // heatmap, outline and vertex labels gone after a "classes C" move). Drawing every trace again from what plotly
+          // computed (no recalculation, axes, legend or titles) brings them back
+          if (idx.length < div.data.length) mods[0].plot(div);
+          mark(); record("arrays", start);
+        });
     const data = div.data.slice();
     idx.forEach((i) => { data[i] = structuredClone(f.data[i]); });
     narrow = isNarrow(f);

@@ -151,6 +151,13 @@ def test_every_explorer_renders_without_errors_then_survives_a_reload(lab, tab):
     lab.kernel_eval(page, "ex_LossExplorer.set(num_classes=13)")
     kind = "(i) => (window.jupyterapp.shell.currentWidget.content.widgets[i].node.querySelector('.lossviz-plot-div').__lossvizDraw || {}).kind"
     wait_until(lambda: page.evaluate(kind, k) == "arrays", 30, 0.05, "the arrays-only drawing")
+    # and every other trace is still drawn (plotly's animate clears the traces it was not given from their subplots: the
+    # view draws them again): one heatmap image per heatmap trace, one scatter group per scatter trace
+    layers = ("(i) => { const d = window.jupyterapp.shell.currentWidget.content.widgets[i].node.querySelector('.lossviz-plot-div');"
+              " return [d.querySelectorAll('.hm image').length, d.data.filter((t) => t.type === 'heatmap').length,"
+              " d.querySelectorAll('.scatterlayer .trace').length, d.data.filter((t) => (t.type || 'scatter') === 'scatter').length]; }")
+    hm, n_hm, sc, n_sc = page.evaluate(layers, k)
+    assert (hm, sc) == (n_hm, n_sc) and n_hm == 1, (hm, n_hm, sc, n_sc)
     _drawn_is_kernels(lab, page)
     # models anywidget had given up on (2 s to initialise on a busy page) whose messages the view routed past that check
     print("views revived:", page.evaluate("() => globalThis.__lossvizRevived || 0"))
