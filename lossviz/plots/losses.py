@@ -99,7 +99,7 @@ def simplex_figure(smap:SimplexMap, # from `gpw.simplex_map`
     fig.update_layout(**base_layout(height, f"{smap.name}: {what} over the simplex, target class {smap.target}", legend=None))
     return fig
 
-# %% ../../nbs/30a_plots_losses.ipynb #aa6c9717
+# %% ../../nbs/30a_plots_losses.ipynb #32632be1
 def loss_explorer_figure_json(curves, # `WeightCurve`s with one x axis
                               smap:SimplexMap|None=None, # the simplex map to show (None: no third panel content)
                               labels:list|None=None, # legend labels (default: loss names)
@@ -139,8 +139,8 @@ def loss_explorer_figure_json(curves, # `WeightCurve`s with one x axis
     title = f"{len(curves)} loss{'es' if len(curves) != 1 else ''} against {xk}" + (f"  ·  simplex: {smap.name}, target class {smap.target}" if smap is not None else "")
     base = base_layout(height, title, legend="right")
     base["legend"] = dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom", font=dict(size=11))
-    base["template"] = _template(base["template"])
-    lay.update(json_safe(base), meta=_structure(curves, smap))
+    tpl = _template(base.pop("template"))
+    lay.update(json_safe(base), template=tpl, meta=_structure(curves, smap))
     return {"data": data, "layout": lay}
 
 _HEAT = {} # (id of a SimplexMap, what) -> (the map, its three traces as JSON): a slider move that keeps the map reuses them
@@ -171,11 +171,12 @@ _TEMPLATES = {}
 
 def _template(name:str) -> dict:
     "A plotly template as the figure's JSON carries it, read from plotly's package data (no plotly template object)."
+    import json
     if name not in _TEMPLATES:
-        import json, os, plotly
+        import os, plotly
         with open(os.path.join(os.path.dirname(plotly.__file__), "package_data", "templates", f"{name}.json"), encoding="utf-8") as f:
-            _TEMPLATES[name] = json.load(f)
-    return copy.deepcopy(_TEMPLATES[name])
+            _TEMPLATES[name] = json.dumps(json.load(f))
+    return json.loads(_TEMPLATES[name]) # a fresh copy each time (cheaper than deepcopy of the dict)
 
 def _viridis() -> list:
     "plotly's 'Viridis' colour scale as its figures' JSON spells it: [[k / (n - 1), colour], ...]."
