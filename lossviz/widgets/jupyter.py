@@ -175,7 +175,7 @@ def preload() -> PlotlyJS|None:
     warm_plotly()
     return plotly_js()
 
-# %% ../../nbs/32_widgets.ipynb #a9aa56e9
+# %% ../../nbs/32_widgets.ipynb #d91ee49e
 _JS = _LOADER_JS + r"""
 // one decimation level coarser (the kernel's Decimator doubles its bucket): every 4 points become the min and the max
 // of the 4 in x order (non-finite/null skipped; ties: the earlier point; none finite: the first, twice); a last group of
@@ -352,9 +352,10 @@ async function render({ model, el }) {
   };
   // a patch. Where it changes only the x/y arrays of scatter traces and not the layout (a "classes C" move: the eight
   // curves' y), plotly's animate without redraw replaces those arrays and draws those traces and the axes they
-  // autorange, not the legend, titles, heatmap and colour bar again: 36 vs 120-150 ms for the LossExplorer figure in a
-  // bare page (median, load 3.4; with the redraw of the other traces below: 53 ms). Otherwise Plotly.react, where only the changed traces are new objects (copies of the
-  // model's); the others stay the ones plotly holds, and the whole figure is not copied again
+  // autorange, not the legend, titles and colour bar again (the other traces are drawn again from plotly's computed
+  // data, below): 47 vs 73 ms for Plotly.react of the LossExplorer figure in a bare page (median of 30, load 5.2).
+  // Otherwise Plotly.react, where only the changed traces are new objects (copies of the model's); the others stay the
+  // ones plotly holds, and the whole figure is not copied again
   const ARRAYS = new Set(["x", "y"]);
   const drawPatch = (msg) => {
     const f = model.get("figure") || {}, start = performance.now(), idx = msg.traces;
