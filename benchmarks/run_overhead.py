@@ -33,7 +33,8 @@ is recorded and the ratio of the sums over the N runs' 20 epoch pairs is printed
 (`Run()`, store row, threads, `start`, `on_start`, `on_end`, close, minus the plain loop's model and optimizer)
 measured in the same runs and added. Two checks of the method print beside it: plain against plain (must read
 1.00 within ~1 %) and plain against plain with a 30 us busy-wait per step (must read +30 us). `--split` adds the
-same measurement for the Run's parts: no monitors and no store, the store alone, each default monitor alone.
+same measurement for the Run's parts, each with the test monitor (the evaluation plain+eval does; a Run without it
+does less work than plain+eval): no other monitor and no store, the store, the test monitor + each other default monitor.
 
     MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 python benchmarks/run_overhead.py
     python benchmarks/run_overhead.py --threads 1 --lockstep 24 --repeats 0     # the drift-free number alone
@@ -325,10 +326,11 @@ def main(argv=None):
                  ("check of the method: plain+30us/step / plain", lambda: lockstep_plain(*args, 30.0)),
                  ("Run (default monitors, store) / plain+eval", lambda: lockstep_run(*args, store))]
         if a.split:
-            cases += [("Run, no monitors, no store", lambda: lockstep_run(*args, False, None)),
-                      ("Run, no monitors, store", lambda: lockstep_run(*args, store, None)),
+            # every part keeps the test monitor: it is the evaluation plain+eval does (a Run without it does less work)
+            cases += [("Run, only 'test', no store", lambda: lockstep_run(*args, False, ["test"])),
+                      ("Run, only 'test', store", lambda: lockstep_run(*args, store, ["test"])),
                       ("Run, default monitors, no store", lambda: lockstep_run(*args, False, "default"))]
-            cases += [(f"Run, only {m!r}, no store", lambda m=m: lockstep_run(*args, False, [m])) for m in DEFAULT]
+            cases += [(f"Run, 'test' + {m!r}, no store", lambda m=m: lockstep_run(*args, False, ["test", m])) for m in DEFAULT if m != "test"]
         for label, fn in cases: lockstep(label, a.lockstep, fn, spe)
         print(f"  load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if a.repeats < 1: return
