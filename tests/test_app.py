@@ -268,3 +268,24 @@ def test_a_messages_websocket_frames_go_to_the_socket_in_one_write():
         res = await asyncio.gather(*futs, return_exceptions=True)
         assert all(isinstance(r, StreamClosedError) for r in res) and "write" not in vars(c)
     asyncio.run(main())
+
+
+def test_served_sessions_are_frozen_out_of_full_collections_and_freed_when_they_end():
+    "`_Freezer`: once a session's page is built its objects are frozen (no full collection scans them: 0.55-0.93 s pauses at 20 sessions); when sessions end, a refreeze collects what they held, cycles included."
+    import gc, weakref
+    from lossviz.app.adapter import _Freezer
+    class Doc:
+        def __init__(self): self.ticks, self.ends = [], []
+        def add_next_tick_callback(self, f): self.ticks.append(f)
+        def on_session_destroyed(self, f): self.ends.append(f)
+    class Held: pass
+    fr, doc = _Freezer(), Doc()
+    try:
+        held = Held(); held.me = held; ref = weakref.ref(held) # what a session holds, in a cycle
+        fr.track(doc); [f() for f in doc.ticks]
+        assert gc.get_freeze_count() > 0
+        del held; gc.collect()
+        assert ref() is not None # frozen: a full collection does not scan it
+        [f(None) for f in doc.ends] # the session ends (outside a running loop: refrozen at once)
+        assert ref() is None and gc.get_freeze_count() > 0
+    finally: gc.unfreeze()
