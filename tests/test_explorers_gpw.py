@@ -31,10 +31,9 @@ def test_preset_is_one_change_and_one_figure():
     from lossviz.widgets.jupyter import JupyterView
     ex = GPWExplorer("triplet", classes=2, per_class=3)
     v = JupyterView(ex)
-    sent = []
-    v.plot.observe(lambda ch: sent.append(1), names="figure")
+    before = v.plot.figures_sent # whole figures or patches sent (a patch updates the figure trait silently)
     v.controls["preset"].value = "paper"
-    assert len(sent) == 1 and ex.loss == "multi_similarity" and ex.values["multi_similarity"]["base"] == 1.0
+    assert v.plot.figures_sent - before == 1 and ex.loss == "multi_similarity" and ex.values["multi_similarity"]["base"] == 1.0
     assert v.controls["loss"].value == "multi_similarity" and v.controls["multi_similarity.base"].value == 1.0
     with pytest.raises(ValueError, match="preset"): ex.set(preset="nope")
     with pytest.raises(ValueError, match="separation"): ex.set(separation=-1.0)
@@ -105,3 +104,33 @@ def test_sample_mode_and_store_picker(tmp_path):
     assert p.param.batch.objects == ["synthetic", f"run {run.id}"]
     p.set(batch=f"run {run.id}"); assert p.source == "sample"
     p.set(batch="synthetic"); assert p.source == "synthetic"
+
+
+def test_plain_json_figure_is_plotlys_in_random_states():
+    "The Jupyter view's figure (plain dicts, no plotly objects) equals the JSON of the figure plotly builds and validates."
+    import random
+    from types import SimpleNamespace
+    from lossviz.explorers.gpw import _pair_losses
+    from lossviz.plots.gpw import _build_gpw_figure
+    rng = random.Random(9)
+    ex = GPWExplorer(classes=3, per_class=4)
+    names = _pair_losses()
+    for i in range(12):
+        ex.set(loss=rng.choice(names), classes=rng.randint(1, 5), per_class=rng.randint(1, 6), separation=round(rng.uniform(0, 3), 2),
+               seed=rng.randint(0, 50), normalize=rng.random() < 0.5, curve_losses=rng.sample(names, rng.randint(0, 3)))
+        if rng.random() < 0.3: ex.set(preset=rng.choice(["paper", "official"]))
+        for c in ex.extra_controls():
+            if c.kind in ("float", "int") and rng.random() < 0.5:
+                v = rng.uniform(c.low, c.high) if c.kind == "float" else rng.randint(c.low, c.high)
+                ex.set(**{c.name: round(v, 3) if c.kind == "float" else v})
+        ex.set(anchor=rng.randint(0, ex.n - 1))
+        if i == 11: # a stored pair sample (float32, as a run's GPW monitor stores it)
+            pw = GPWExplorer("multi_similarity", classes=3, per_class=3).weights()
+            ii, jj = (pw.pos_mask | pw.neg_mask).nonzero(as_tuple=True)
+            d = {"anchor": ii, "index": jj, "sim": pw.sim[ii, jj].float(), "weight": pw.weight[ii, jj].float(),
+                 "is_pos": pw.pos_mask[ii, jj], "active": pw.active[ii, jj]}
+            ex.use_artifact(SimpleNamespace(data=d, meta={"loss": "multi_similarity"}, step=3))
+        want = figure_json(_build_gpw_figure(*ex._figure_args()))
+        got = ex.figure_json()
+        assert json.dumps(got, sort_keys=True, allow_nan=False) == json.dumps(want, sort_keys=True, allow_nan=False), (i, ex)
+        assert figure_json(ex.figure()) == want # the plotly figure for Panel and static images: the same
