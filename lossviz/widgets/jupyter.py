@@ -199,7 +199,8 @@ function regroup(xs, ys) {
 
 // a "patch" message from the kernel: the properties of the traces (by index) and the top-level layout keys that changed
 // since the figure this page holds. Applied to the model's copy of the figure once per message (seq), by whichever handler runs
-// first: the model's own (initialize, so a page without a rendered view stays current) or a view's
+// first: the model's own (initialize, so a page without a rendered view stays current) or a view's. (Per view, two views of
+// one widget -- one monitor displayed in two cells -- would apply it twice: for "extend", the points appended twice)
 function applyPatch(model, msg) {
   const f = model.get("figure");
   if (!f || !f.data || f.__lossvizSeq === msg.seq) return;
@@ -207,6 +208,22 @@ function applyPatch(model, msg) {
   if (msg.layout && Object.keys(msg.layout).length || (msg.drop && msg.drop.length)) {
     const lay = { ...(f.layout || {}), ...(msg.layout || {}) }; (msg.drop || []).forEach((k) => { delete lay[k]; }); f.layout = lay;
   }
+  f.__lossvizSeq = msg.seq;
+}
+
+// an "extend" message: points appended to some traces (or their whole arrays; `regroup`: the trace made coarser first).
+// Applied to the model's copy once per message, like a patch (the kernel numbers both kinds in one sequence)
+function applyExtend(model, msg) {
+  const f = model.get("figure");
+  if (!f || !f.data || f.__lossvizSeq === msg.seq) return;
+  msg.traces.forEach((i, k) => {
+    const t = f.data[i], g = msg.regroup ? msg.regroup[k] || 0 : 0;
+    if (!t) return;
+    let x = t.x || [], y = t.y || [];
+    if (msg.replace[k]) { x = msg.x[k].slice(); y = msg.y[k].slice(); }
+    else { for (let r = 0; r < g; r++) [x, y] = regroup(x, y); x = x.concat(msg.x[k]); y = y.concat(msg.y[k]); }
+    t.x = x; t.y = y;
+  });
   f.__lossvizSeq = msg.seq;
 }
 
@@ -277,6 +294,7 @@ async function render({ model, el }) {
   const side = h("div", "lossviz-side"), controls = h("div", "lossviz-controls"), err = h("div", "lossviz-error");
   const main = h("div", "lossviz-main"), bar = h("div", "lossviz-bar"), note = h("div", "lossviz-note"), buttons = h("div", "lossviz-buttons");
   const div = h("div", "lossviz-plot-div"); div.dataset.renders = "0";
+  div.__lossvizState = () => model.get("figure"); // the page's copy of the figure (read by the browser tests)
   if (model.get("kind") === "bar") { bar.append(note, controls, buttons); main.append(bar, err, div); root.append(main); }
   else { side.append(controls, err); bar.append(note, buttons); main.append(bar, div); root.append(side, main); }
   el.appendChild(root);
@@ -383,16 +401,11 @@ async function render({ model, el }) {
   const onmsg = (msg) => {
     if (msg && msg.type === "patch") { arrivedAt = globalThis.__lossvizFigureAt = performance.now(); applyPatch(model, msg); run(() => drawPatch(msg)); return; }
     if (!msg || msg.type !== "extend") return;
+    applyExtend(model, msg); // keep this page's copy of the state current (a later render, a reload), once for all views
     const f = model.get("figure"), whole = {};
-    msg.traces.forEach((i, k) => { // keep this page's copy of the state current (a second view, a later render)
+    msg.traces.forEach((i, k) => { // a coarser decimation level: the thinned trace, as the page's copy holds it after this message
       const t = f && f.data && f.data[i];
-      const g = msg.regroup ? msg.regroup[k] || 0 : 0;
-      if (!t) return;
-      let x = t.x || [], y = t.y || [];
-      if (msg.replace[k]) { x = msg.x[k].slice(); y = msg.y[k].slice(); }
-      else { for (let r = 0; r < g; r++) [x, y] = regroup(x, y); x = x.concat(msg.x[k]); y = y.concat(msg.y[k]); }
-      t.x = x; t.y = y;
-      if (g) whole[k] = [x.slice(), y.slice()]; // a coarser decimation level: the thinned trace, rebuilt here from what the page holds
+      if (t && !msg.replace[k] && msg.regroup && msg.regroup[k]) whole[k] = [t.x.slice(), t.y.slice()];
     });
     run(() => {
       const rep = [], ext = [];
@@ -436,7 +449,7 @@ async function render({ model, el }) {
   };
 }
 function initialize({ model }) {
-  const f = (msg) => { if (msg && msg.type === "patch") applyPatch(model, msg); };
+  const f = (msg) => { if (msg && msg.type === "patch") applyPatch(model, msg); else if (msg && msg.type === "extend") applyExtend(model, msg); };
   model.on("msg:custom", f);
   return () => model.off("msg:custom", f);
 }
@@ -514,7 +527,7 @@ class ExplorerWidget(anywidget.AnyWidget):
                  **kw):
         super().__init__(figure=figure or {"data": [], "layout": {}}, lib=plotly_js(), plotly_version=plotly_js_version(), **kw)
         self.views, self.bytes_sent = 0, 0 # views attached in the browser; bytes of extend messages sent
-        self.figures_sent, self.patch_seq = 0, 0 # whole figures or patches sent by `show`; the last patch's number
+        self.figures_sent, self.patch_seq = 0, 0 # whole figures or patches sent by `show`; the last patch's or extend's number
         self.on_msg(self._on_browser_msg)
         self.on_view = self.on_set = self.on_act = self.on_click = None # callbacks: (+1/-1), (name, value), (name), (x, y, trace)
 
@@ -566,7 +579,8 @@ class ExplorerWidget(anywidget.AnyWidget):
                     for _ in range(k): ox, oy = regroup_points(ox, oy)
                     t["x"], t["y"] = list(ox) + list(x), list(oy) + list(y)
             traces.append(int(i)); xs.append(x); ys.append(y); rep.append(bool(replace)); reg.append(0 if replace else k)
-        msg = {"type": "extend", "traces": traces, "x": xs, "y": ys, "replace": rep}
+        self.patch_seq += 1 # numbered with the patches: the page applies each message to its copy of the figure once
+        msg = {"type": "extend", "traces": traces, "x": xs, "y": ys, "replace": rep, "seq": self.patch_seq}
         if any(reg): msg["regroup"] = reg
         self.send(msg)
         n = len(json.dumps(msg, allow_nan=False))

@@ -23,11 +23,14 @@ EDGE_CELLS = [f"defaults = {{c.name: c.value for c in E.registered()[{n!r}].exam
 README = ('i = globals().get("i", 0) + 1\n'
           'run = lossviz.Run("mlp", "digits", epochs=40, lr=0.05, store="runs.sqlite", name=f"rerun-{i}").start()\n'
           "RunMonitor(run)")
+# one live monitor's widget shown twice (as when one displays the same monitor in two cells): two views of one model
+TWO_VIEWS = ('run2 = lossviz.Run("mlp", "digits", epochs=6, lr=0.05, store="runs.sqlite", name="two-views").start()\n'
+             "v2 = RunMonitor(run2).jupyter(); display(v2); v2")
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    lab = Lab(tmp_path_factory.mktemp("lab"), [SETUP, *EXPLORER_CELLS, *EDGE_CELLS, README])
+    lab = Lab(tmp_path_factory.mktemp("lab"), [SETUP, *EXPLORER_CELLS, *EDGE_CELLS, README, TWO_VIEWS])
     yield lab
     lab.stop()
 
@@ -248,4 +251,35 @@ def test_rerunning_run_and_monitor_20_times_never_blank_or_stale(lab, tab):
     store = RunStore(lab.root / "runs.sqlite")
     assert len([r for r in store.runs() if r["name"].startswith("rerun-")]) == 20
     assert _stderr(page) == [], _stderr(page)
+    assert _errors(tab) == [], _errors(tab)
+
+
+TWO_VIEWS_JS = """(i) => [...window.jupyterapp.shell.currentWidget.content.widgets[i].node.querySelectorAll('.lossviz-plot-div')].map((d) =>
+  [Array.isArray(d.data) ? d.data.map((t) => [t.x ?? null, t.y ?? null]) : null,
+   d.__lossvizState ? (d.__lossvizState().data || []).map((t) => [t.x ?? null, t.y ?? null]) : null])"""
+
+def test_two_views_of_one_live_monitor_draw_and_hold_the_kernels_points(lab, tab):
+    """Streamed points ("extend" messages) reach each view of a widget once and the page's copy of its figure once (a copy
+    a later view or a reload draws from): with two views of one live monitor, each view's drawn x/y and the page's copy
+    equal the kernel's figure state once the run has ended (per view, the copy got every point twice)."""
+    import json
+    page = tab.page
+    page.add_init_script(WATCH_JS); lab.open(page)
+    _restored(lab, page)
+    lab.run_and_wait(page, 0)
+    cell = 2 + 2 * len(NAMES)
+    lab.run_cell(page, cell)
+    _wait_plots(lab, page, cell, n=2, timeout=120)
+    code = ("import json\nprint(json.dumps([v2.explorer.done and not v2.poller.running, v2.plot.bytes_sent, "
+            "[[t.get('x'), t.get('y')] for t in v2.plot.figure['data']]]))")
+    wait_until(lambda: json.loads(lab.kernel_eval(page, code))[0], 300, 0.5, "the monitored run to end and its view to stop polling")
+    ended, streamed, want = json.loads(lab.kernel_eval(page, code))
+    assert streamed > 0 and sum(len(x or []) for x, _ in want) > 0 # points were streamed to the page, not only the first figure
+    def differ():
+        views = page.evaluate(TWO_VIEWS_JS, cell)
+        return [f"view {k}: {what}" for k, (drawn, state) in enumerate(views)
+                for what, got in (("drawn", drawn), ("page's copy", state)) if got != want] + ([] if len(views) == 2 else ["not two views"])
+    try: wait_until(lambda: not differ(), 30, 0.2, "both views and the page's copy to hold the kernel's points") # (last messages)
+    except AssertionError: pass
+    assert differ() == [], differ()
     assert _errors(tab) == [], _errors(tab)
