@@ -349,6 +349,11 @@ async function render({ model, el }) {
   const record = (kind, start) => { const d = { kind, set: globalThis.__lossvizSetAt || 0, arrived: arrivedAt, start, done: performance.now() };
     div.__lossvizDraw = d; globalThis.__lossvizDrawTimes = d; };
   let arrivedAt = 0;
+  // the last message (patch or extend, by seq) this view's drawing holds, and the last one it received. Drawings run one
+  // after another (run) and a whole drawing reads the page's copy when it starts, which may already hold messages whose
+  // own drawings are still queued (points streamed while the first drawing waited for plotly.js): those are skipped, or
+  // their points would be drawn twice (an old patch's arrays drawn over newer ones)
+  let drawnSeq = -1, seenSeq = -1;
   // narrow plots: a legend on the right takes a third of the width and squeezes the panels into each other; below
   // NARROW px (or the figure's layout.meta.narrow) it goes under the panels, one row that wraps
   const NARROW = 760;
@@ -363,6 +368,7 @@ async function render({ model, el }) {
   };
   const drawNow = () => {
     const f = model.get("figure") || {}, start = performance.now();
+    drawnSeq = f.__lossvizSeq ?? -1;
     narrow = isNarrow(f);
     return Plotly.react(div, structuredClone(f.data || []), adapt(structuredClone(f.layout || {})), config).then(() => {
       mark(); record("figure", start); // where a control change's time goes: to the kernel and back, waiting, drawing
@@ -399,7 +405,11 @@ async function render({ model, el }) {
   };
   const draw = () => run(drawNow);
   const onmsg = (msg) => {
-    if (msg && msg.type === "patch") { arrivedAt = globalThis.__lossvizFigureAt = performance.now(); applyPatch(model, msg); run(() => drawPatch(msg)); return; }
+    if (msg && typeof msg.seq === "number") seenSeq = Math.max(seenSeq, msg.seq);
+    if (msg && msg.type === "patch") {
+      arrivedAt = globalThis.__lossvizFigureAt = performance.now(); applyPatch(model, msg);
+      run(() => { if (drawnSeq >= msg.seq) return null; drawnSeq = msg.seq; return drawPatch(msg); }); return;
+    }
     if (!msg || msg.type !== "extend") return;
     applyExtend(model, msg); // keep this page's copy of the state current (a later render, a reload), once for all views
     const f = model.get("figure"), whole = {};
@@ -408,6 +418,8 @@ async function render({ model, el }) {
       if (t && !msg.replace[k] && msg.regroup && msg.regroup[k]) whole[k] = [t.x.slice(), t.y.slice()];
     });
     run(() => {
+      if (drawnSeq >= msg.seq) return; // the drawing holds these points already
+      drawnSeq = msg.seq;
       const rep = [], ext = [];
       msg.traces.forEach((i, k) => (msg.replace[k] || whole[k] ? rep : ext).push(k));
       const xs = (k) => (whole[k] ? whole[k][0] : msg.x[k]), ys = (k) => (whole[k] ? whole[k][1] : msg.y[k]);
@@ -418,7 +430,10 @@ async function render({ model, el }) {
       return p.then(mark);
     });
   };
-  const redraw = () => { arrivedAt = globalThis.__lossvizFigureAt = performance.now(); draw(); };
+  const redraw = () => { // a whole figure from the kernel: its state holds every message sent before it
+    const f = model.get("figure"); if (f && f.__lossvizSeq === undefined) f.__lossvizSeq = seenSeq;
+    arrivedAt = globalThis.__lossvizFigureAt = performance.now(); draw();
+  };
   model.on("change:figure", redraw);
   model.on("msg:custom", onmsg);
   let width = 0;

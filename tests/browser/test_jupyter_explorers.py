@@ -24,7 +24,7 @@ README = ('i = globals().get("i", 0) + 1\n'
           'run = lossviz.Run("mlp", "digits", epochs=40, lr=0.05, store="runs.sqlite", name=f"rerun-{i}").start()\n'
           "RunMonitor(run)")
 # one live monitor's widget shown twice (as when one displays the same monitor in two cells): two views of one model
-TWO_VIEWS = ('run2 = lossviz.Run("mlp", "digits", epochs=6, lr=0.05, store="runs.sqlite", name="two-views").start()\n'
+TWO_VIEWS = ('run2 = lossviz.Run("mlp", "digits", epochs=20, lr=0.05, store="runs.sqlite", name="two-views").start()\n'
              "v2 = RunMonitor(run2).jupyter(); display(v2); v2")
 
 
@@ -281,5 +281,10 @@ def test_two_views_of_one_live_monitor_draw_and_hold_the_kernels_points(lab, tab
                 for what, got in (("drawn", drawn), ("page's copy", state)) if got != want] + ([] if len(views) == 2 else ["not two views"])
     try: wait_until(lambda: not differ(), 30, 0.2, "both views and the page's copy to hold the kernel's points") # (last messages)
     except AssertionError: pass
+    if differ():
+        for k, (drawn, state) in enumerate(page.evaluate(TWO_VIEWS_JS, cell)):
+            print(f"view {k}: drawn {None if drawn is None else len(drawn)} traces, copy {None if state is None else len(state)}, kernel {len(want)}; drawn {str(drawn)[:300]}")
+            for j, (a, b) in enumerate(zip(drawn or [], want)):
+                if a != b: print(f"view {k} trace {j}: drawn {[len(v or []) for v in a]} {[(v or [])[:6] for v in a]} kernel {[len(v or []) for v in b]} {[(v or [])[:6] for v in b]}")
     assert differ() == [], differ()
     assert _errors(tab) == [], _errors(tab)
