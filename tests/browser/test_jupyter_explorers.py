@@ -116,6 +116,13 @@ def _drawn_is_kernels(lab, page):
     return checked
 
 
+# per cell: how many of its outputs are widget views; and how many lossviz views it shows, whether one says 'model not found'
+WIDGET_OUTPUTS_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets.map((c) => { let n = 0;
+  for (let k = 0; c.model.outputs && k < c.model.outputs.length; k++) if (c.model.outputs.get(k).data['application/vnd.jupyter.widget-view+json']) n++;
+  return n; })"""
+VIEWS_JS = """(i) => { const c = window.jupyterapp.shell.currentWidget.content.widgets[i].node;
+  return [c.querySelectorAll('.lossviz-explorer').length, c.innerText.includes('model not found')]; }"""
+
 def _restored(lab, page) -> bool:
     """Whether the kernel already shows the explorers (an earlier test ran the cells); if so, wait until the page has
     restored them (the first explorer cell's figure drawn). Running a widget cell in a freshly opened page before that
@@ -125,6 +132,17 @@ def _restored(lab, page) -> bool:
     if "True" not in lab.kernel_eval(page, f"print('ex_{NAMES[0]}' in globals())"): return False
     page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets[1].node.scrollIntoView()")
     _wait_plots(lab, page, 1, timeout=120)
+    # and every restored widget output has resolved its model (its view rendered), not only the first cell's: re-running
+    # the README cell while later outputs (the edge cells') were still being restored made them end as 'model not found'
+    # in one of three module runs. An output that shows 'model not found' here, before any cell ran, is a real failure
+    for i, want in enumerate(page.evaluate(WIDGET_OUTPUTS_JS)):
+        if not want: continue
+        page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.scrollIntoView()", i)
+        def rendered():
+            n, lost = page.evaluate(VIEWS_JS, i)
+            assert not lost, f"cell {i}: a restored output shows 'model not found' before any cell ran: {_diagnose(lab, page)}"
+            return n >= want
+        wait_until(rendered, 120, 0.05, f"the restored widget views of cell {i}")
     return True
 
 
