@@ -57,26 +57,8 @@ def _sync(dev):
 
 
 def plain(ds, dev, epochs, batch_size, lr, seed, evaluate, hidden):
-    "A hand-written loop doing the same training as `Run`."
-    seed_everything(seed)
-    net = M.get("mlp", data=ds, seed=seed, hidden=hidden).to(dev)
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
-    ce = torch.nn.functional.cross_entropy # plain torch: no lossviz in this loop but the batches
-    loader = D.batches(ds.x_train, ds.y_train, batch_size, shuffle=True, seed=seed) # the Run's batches, in the Run's order
-    for _ in range(epochs):
-        for x, y in loader:
-            loss = ce(net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if evaluate:
-            net.eval()
-            with torch.no_grad():
-                z = net(ds.x_test)
-                test = (ce(z, ds.y_test), (z.argmax(1) == ds.y_test).float().mean())
-            net.train()
-    _sync(dev)
-    return float(loss.detach())
+    "A hand-written loop doing the same training as `Run` (`plain_epochs` run to its end)."
+    for _ in plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, evaluate=evaluate): pass
 
 
 def with_run(ds, dev, epochs, batch_size, lr, seed, store, hidden):
@@ -187,13 +169,13 @@ def count_ops(ds, dev, epochs, batch_size, hidden, store, lr, seed, top=8):
                                                           for k, v in d.most_common(top) if v))
 
 
-def plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us=0.0):
-    "`plain(..., evaluate=True)` as a generator: yields once set up (model, optimizer, batches), then after each epoch."
+def plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us=0.0, evaluate=True):
+    "The hand-written loop as a generator: yields once set up (model, optimizer, batches), then after each epoch (and its evaluation)."
     seed_everything(seed)
     net = M.get("mlp", data=ds, seed=seed, hidden=hidden).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
-    ce = torch.nn.functional.cross_entropy
-    loader = D.batches(ds.x_train, ds.y_train, batch_size, shuffle=True, seed=seed)
+    ce = torch.nn.functional.cross_entropy # plain torch: no lossviz in this loop but the batches
+    loader = D.batches(ds.x_train, ds.y_train, batch_size, shuffle=True, seed=seed) # the Run's batches, in the Run's order
     busy = int(busy_us * 1e3)
     yield
     for _ in range(epochs):
@@ -205,11 +187,12 @@ def plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us=0.0):
             if busy: # the method's check: a known extra cost per step
                 t = time.thread_time_ns() + busy
                 while time.thread_time_ns() < t: pass
-        net.eval()
-        with torch.no_grad():
-            z = net(ds.x_test)
-            test = (ce(z, ds.y_test), (z.argmax(1) == ds.y_test).float().mean())
-        net.train()
+        if evaluate:
+            net.eval()
+            with torch.no_grad():
+                z = net(ds.x_test)
+                test = (ce(z, ds.y_test), (z.argmax(1) == ds.y_test).float().mean())
+            net.train()
         _sync(dev)
         yield
 
