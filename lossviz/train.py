@@ -4,7 +4,7 @@
 
 # %% ../nbs/24_train.ipynb #dc0ea8bc
 from __future__ import annotations
-import contextlib, functools, math, numbers, os, sys, threading, time, traceback as _tb, types
+import atexit, contextlib, functools, math, numbers, os, sys, threading, time, traceback as _tb, types
 from typing import Any, Callable
 import torch
 from torch import nn
@@ -35,7 +35,14 @@ def init_distributed(device:torch.device|None=None, # the device this rank train
         cuda = device is not None and device.type == "cuda"
         if cuda: torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0))) # one GPU per rank, before NCCL starts
         d.init_process_group("nccl" if cuda else "gloo")
+        # the group this call made is destroyed at exit, before the interpreter's teardown: a gloo group left alive then
+        # can abort the process ("terminate called without an active exception", seen once in CI under torchrun)
+        atexit.register(_destroy_group)
     return True
+
+def _destroy_group():
+    d = torch.distributed
+    if d.is_initialized(): d.destroy_process_group()
 
 # %% ../nbs/24_train.ipynb #90a0cf83
 class _Stop(Exception): pass
