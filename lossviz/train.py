@@ -365,23 +365,20 @@ class SAM:
         if self._e is None: return
         ps, e = self._e; torch._foreach_sub_(ps, e); self._e = None
 
-def _direct_call(loss_fn, long_targets:bool=False):
-    """A registered function loss (`Loss`) as a plain call of its function with the hyperparameters bound: no module dispatch
-    per step. The plain cross-entropy on int64 targets is PyTorch's kernel itself: the registry's function is that kernel
-    plus argument checks that `trusted_inputs()` skips (8 Python calls per step less; nbs/24_train, fifth round)."""
+def _direct_call(loss_fn):
+    "A registered function loss (`Loss`) as a plain call of its function with the hyperparameters bound: no module dispatch per step."
     from lossviz.losses.registry import Loss
     if type(loss_fn) is Loss and loss_fn.kind != "pair" and not (loss_fn._forward_hooks or loss_fn._forward_pre_hooks):
-        if long_targets and loss_fn.spec.name == "cross_entropy" and not loss_fn.hparams: return torch.nn.functional.cross_entropy
         return functools.partial(loss_fn.spec.fn, **loss_fn.hparams)
     return loss_fn
 
 class _Objective(nn.Module):
     "model + loss in one module, so DDP sees (and synchronises) every trained parameter, proxies included."
-    def __init__(self, model, loss_fn, kind, autocast=None, long_targets=False):
+    def __init__(self, model, loss_fn, kind, autocast=None):
         super().__init__()
         self.model, self.kind = model, kind
         self.loss_fn = loss_fn if isinstance(loss_fn, nn.Module) else None
-        self.__dict__["_fn"] = _direct_call(loss_fn, long_targets) # not a second registration of the same module
+        self.__dict__["_fn"] = _direct_call(loss_fn) # not a second registration of the same module
         self._features = kind != "classification" and hasattr(model, "features")
         self._autocast = autocast
     def forward(self, x, y):
@@ -535,8 +532,7 @@ class Run(Session):
         self.batch_size, self.epochs, self.seed, self.amp, self.max_train_eval = batch_size, epochs, seed, amp, max_train_eval
         if amp is not None: self.autocast = lambda: torch.autocast(dev.type, dtype=AMP_DTYPES[amp])
         self.generator = torch.Generator(device=dev).manual_seed(seed + 1_000_003 * rank) # dropout (each rank its own)
-        self.objective = _Objective(net, loss_fn, kind, self.autocast, long_targets=all(
-            getattr(self.data, f"y_{s}").dtype == torch.long for s in ("train", "test")))
+        self.objective = _Objective(net, loss_fn, kind, self.autocast)
         self._loss_call = self.objective._fn # the loss as training calls it (per-epoch monitors too): no module dispatch
         self._ddp = None
         if world > 1:
