@@ -8,8 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from ..gpw.pairs import PairWeights, WDFS, WeightCurves
-from .style import base_layout, loss_color, json_safe
-from .losses import _template
+from .style import base_layout, loss_color, json_safe, template_json
 
 # %% auto #0
 __all__ = ['COLORS', 'pair_table', 'weight_scatter_figure', 'anchor_figure', 'similarity_hist_figure', 'weight_curves_figure',
@@ -193,7 +192,7 @@ def gpw_figure_json(pairs, # `PairWeights` or a GPW artifact's pair sample (the 
     head, _, rest = (title or "pair weights").partition("  ·  ")
     sub = "  ·  ".join(b for b in (rest, _wdfs_title(wd)) if b)
     base = base_layout(height, head, subtitle=sub)
-    tpl = _template(base.pop("template"))
+    tpl = template_json(base.pop("template"))
     lay.update(json_safe(base), barmode="overlay", uirevision="gpw", template=tpl)
     return {"data": data, "layout": lay}
 

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from ..core import check_choice
-from .style import base_layout, loss_color, json_safe
+from .style import base_layout, loss_color, json_safe, template_json
 from ..gpw.logits import WeightCurve, SimplexMap, SIMPLEX_VERTICES
 
 # %% auto #0
@@ -139,7 +139,7 @@ def loss_explorer_figure_json(curves, # `WeightCurve`s with one x axis
     title = f"{len(curves)} loss{'es' if len(curves) != 1 else ''} against {xk}" + (f"  ·  simplex: {smap.name}, target class {smap.target}" if smap is not None else "")
     base = base_layout(height, title, legend="right")
     base["legend"] = dict(orientation="h", x=0, xanchor="left", y=0, yref="container", yanchor="bottom", font=dict(size=11))
-    tpl = _template(base.pop("template"))
+    tpl = template_json(base.pop("template"))
     lay.update(json_safe(base), template=tpl, meta=_structure(curves, smap))
     return {"data": data, "layout": lay}
 
@@ -166,17 +166,6 @@ def _simplex_json(smap, what) -> list:
     if len(_HEAT) >= 8: _HEAT.clear()
     _HEAT[(id(smap), what)] = (smap, out)
     return [dict(t) for t in out]
-
-_TEMPLATES = {}
-
-def _template(name:str) -> dict:
-    "A plotly template as the figure's JSON carries it, read from plotly's package data (no plotly template object)."
-    import json
-    if name not in _TEMPLATES:
-        import os, plotly
-        with open(os.path.join(os.path.dirname(plotly.__file__), "package_data", "templates", f"{name}.json"), encoding="utf-8") as f:
-            _TEMPLATES[name] = json.dumps(json.load(f))
-    return json.loads(_TEMPLATES[name]) # a fresh copy each time (cheaper than deepcopy of the dict)
 
 def _viridis() -> list:
     "plotly's 'Viridis' colour scale as its figures' JSON spells it: [[k / (n - 1), colour], ...]."

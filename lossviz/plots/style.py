@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 # %% auto #0
-__all__ = ['PALETTE', 'color_distance', 'loss_color', 'json_safe', 'figure_json', 'base_layout', 'esc', 'plot_text']
+__all__ = ['PALETTE', 'color_distance', 'loss_color', 'json_safe', 'figure_json', 'template_json', 'base_layout', 'esc',
+           'plot_text']
 
 # %% ../../nbs/30_plots_style.ipynb #a45036f6
 PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#780aff',
@@ -68,6 +69,19 @@ def figure_json(fig, # a `plotly.graph_objects.Figure`
     "The figure as `{data, layout}` of plain JSON values, non-finite numbers as None (never a JSON error)."
     d = fig.to_plotly_json()
     return {"data": json_safe(d.get("data", [])), "layout": json_safe(d.get("layout", {}))}
+
+# %% ../../nbs/30_plots_style.ipynb #b4a1c1c6
+_TEMPLATES = {} # name -> the template's JSON text
+
+def template_json(name:str, # a plotly template name, e.g. "plotly_white"
+                 ) -> dict:
+    "A plotly template as a figure's JSON carries it, read from plotly's package data (no plotly template object): for figures built as plain JSON."
+    import json
+    if name not in _TEMPLATES:
+        import os, plotly
+        with open(os.path.join(os.path.dirname(plotly.__file__), "package_data", "templates", f"{name}.json"), encoding="utf-8") as f:
+            _TEMPLATES[name] = json.dumps(json.load(f))
+    return json.loads(_TEMPLATES[name]) # a fresh copy each time (cheaper than deepcopy of the dict)
 
 # %% ../../nbs/30_plots_style.ipynb #f1f91217
 def base_layout(height:int, # figure height in pixels
