@@ -398,6 +398,10 @@ async function render({ model, el }) {
           if (idx.length < div.data.length) mods[0].plot(div);
           mark(); record("arrays", start);
         });
+    // the page's copy already holds later messages (points streamed while this patch waited its turn): a drawing from
+    // it holds their points, and their own drawings (queued after this one) would add them again (a stretch of the
+    // curve drawn twice, seen with two views of one live monitor on a loaded machine). Drawn whole from it instead
+    if ((f.__lossvizSeq ?? msg.seq) > msg.seq) return drawNow();
     const data = div.data.slice();
     idx.forEach((i) => { data[i] = structuredClone(f.data[i]); });
     narrow = isNarrow(f);
