@@ -13,7 +13,7 @@ from .core import check_choice, check_range, pick_device, RUN_STATUSES, ACTIVE_S
 from . import losses as _losses
 from .losses.registry import trusted_inputs
 from .store import Artifact, Deferred, RunStore, StoreWriter, as_store, _versions
-from .monitors.core import Monitor, StepOutput, EvalPass, MAX_TRAIN_EVAL, compute_eval_pass, evaluate, overrides, resolve_monitors
+from .monitors.core import Monitor, StepOutput, EvalPass, MAX_TRAIN_EVAL, compute_eval_pass, evaluate, global_norm, overrides, resolve_monitors
 
 # %% auto #0
 __all__ = ['CHECK_EVERY', 'AMP_DTYPES', 'dist_info', 'init_distributed', 'Diverged', 'NoPairs', 'StoreWriteFailed', 'Session',
@@ -355,7 +355,7 @@ class SAM:
         ps = [p for p in self.params if p.grad is not None]
         if not ps: return
         gs = [p.grad for p in ps]
-        scale = self.rho / (torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs))) + 1e-12)
+        scale = self.rho / (global_norm(gs) + 1e-12)
         e = torch._foreach_mul(gs, scale)
         torch._foreach_add_(ps, e); self._e = (ps, e)
 
@@ -366,10 +366,11 @@ class SAM:
         ps, e = self._e; torch._foreach_sub_(ps, e); self._e = None
 
 def _direct_call(loss_fn):
-    "A registered function loss (`Loss`) as a plain call of its function with the hyperparameters bound: no module dispatch per step."
+    """A registered function loss (`Loss`) as a plain call of its function with the hyperparameters bound: no module dispatch
+    per step; where the registry names a plain torch call equal to it on checked inputs (`LossSpec.trusted`), that call."""
     from lossviz.losses.registry import Loss
     if type(loss_fn) is Loss and loss_fn.kind != "pair" and not (loss_fn._forward_hooks or loss_fn._forward_pre_hooks):
-        return functools.partial(loss_fn.spec.fn, **loss_fn.hparams)
+        return functools.partial(loss_fn.spec.trusted or loss_fn.spec.fn, **loss_fn.hparams)
     return loss_fn
 
 class _Objective(nn.Module):

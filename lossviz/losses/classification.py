@@ -27,7 +27,8 @@ def _tiny(x): return torch.finfo(x.dtype).tiny
 @register("cross_entropy", "classification", {},
           paper="The softmax cross-entropy (negative log-likelihood of the softmax); e.g. Bishop, Pattern Recognition and Machine Learning, 2006",
           equation=r"\ell(z,y) = \log\sum_k e^{z_k} - z_y",
-          url="https://www.microsoft.com/en-us/research/publication/pattern-recognition-machine-learning/")
+          url="https://www.microsoft.com/en-us/research/publication/pattern-recognition-machine-learning/",
+          trusted=F.cross_entropy) # checks skipped, it is PyTorch's fused kernel: a Run calls that, a few Python frames less per step
 def cross_entropy(logits:torch.Tensor, # [N, C] logits
                   targets:torch.Tensor, # [N] int64 targets
                   reduction:str="mean", # "mean", "sum" or "none"

@@ -31,6 +31,7 @@ class LossSpec:
     doc: str = "" # one line: what the loss does
     per_sample: bool = True # False for set-level losses (e.g. dice): one value per batch, so `reduction="none"` is refused
     notes: tuple = () # documented conventions and limits, one sentence each (each one has a test)
+    trusted: Callable|None = None # the plain torch call equal to `fn` (same arguments) on checked, non-empty inputs: what `Run` calls per step
 
     def defaults(self) -> dict:
         "The default value of every hyperparameter."
@@ -48,6 +49,7 @@ def register(name:str, # registry name (snake_case, as the paper calls the loss)
              args:tuple=(), # required config arguments passed to a factory
              per_sample:bool=True, # False for a set-level loss whose value belongs to the whole batch (no per-sample values)
              notes:tuple=(), # documented conventions and limits (edge cases where lossviz chose a value), one sentence each
+             trusted:Callable|None=None, # a plain torch call equal to the function on checked, non-empty inputs (fewer Python frames per step)
             ):
     "Decorator that adds a loss function (or module factory) to the registry under `name`."
     check_choice(kind, "kind", KINDS)
@@ -55,7 +57,7 @@ def register(name:str, # registry name (snake_case, as the paper calls the loss)
         if name in _REGISTRY and _REGISTRY[name].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"name: a loss called {name!r} is already registered")
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _REGISTRY[name] = LossSpec(name, kind, fn, dict(hparams or {}), paper, equation, url, tuple(args), doc, bool(per_sample), tuple(notes))
+        _REGISTRY[name] = LossSpec(name, kind, fn, dict(hparams or {}), paper, equation, url, tuple(args), doc, bool(per_sample), tuple(notes), trusted)
         return fn
     return deco
 

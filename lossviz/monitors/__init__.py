@@ -17,8 +17,8 @@ MONITORS = {  # monitor name (what `monitors=` and `lossviz train --monitor` tak
     "landscape": "lossviz.monitors.landscape:LandscapeMonitor",
 }
 
-_CORE = ("StepOutput", "Monitor", "overrides", "TrainMetrics", "MAX_TRAIN_EVAL", "EvalPass", "compute_eval_pass", "evaluate",
-         "TestMetrics", "LearningRate", "GradNorm", "Throughput", "DEFAULT", "PAIR_DEFAULT", "default_monitors",
+_CORE = ("StepOutput", "Monitor", "overrides", "Later", "TrainMetrics", "MAX_TRAIN_EVAL", "EvalPass", "compute_eval_pass", "evaluate",
+         "TestMetrics", "LearningRate", "GradNorm", "global_norm", "Throughput", "DEFAULT", "PAIR_DEFAULT", "default_monitors",
          "register_monitor", "monitor_factory", "monitor_names", "resolve_monitors")
 _LAZY = {n: "lossviz.monitors.core" for n in _CORE}  # public name -> module that defines it
 _LAZY.update({cls: mod for mod, _, cls in (spec.partition(":") for spec in MONITORS.values())})

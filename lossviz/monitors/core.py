@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from ..store import Artifact
 
 # %% auto #0
-__all__ = ['MAX_TRAIN_EVAL', 'BASE_DEFAULT', 'DEFAULT', 'PAIR_DEFAULT', 'StepOutput', 'Monitor', 'overrides', 'TrainMetrics',
-           'EvalPass', 'compute_eval_pass', 'evaluate', 'TestMetrics', 'LearningRate', 'GradNorm', 'Throughput',
-           'default_monitors', 'register_monitor', 'monitor_factory', 'monitor_names', 'resolve_monitors']
+__all__ = ['MAX_TRAIN_EVAL', 'BASE_DEFAULT', 'DEFAULT', 'PAIR_DEFAULT', 'StepOutput', 'Monitor', 'overrides', 'Later',
+           'TrainMetrics', 'EvalPass', 'compute_eval_pass', 'evaluate', 'TestMetrics', 'LearningRate', 'GradNorm',
+           'global_norm', 'Throughput', 'default_monitors', 'register_monitor', 'monitor_factory', 'monitor_names',
+           'resolve_monitors']
 
 # %% ../../nbs/23_monitors_core.ipynb #fcb530fd
 @dataclass
@@ -56,6 +57,23 @@ def overrides(monitor:Monitor, hook:str) -> bool:
     "Whether `monitor` implements `hook` (the run skips hooks nobody implements, so an unused hook costs nothing)."
     return getattr(type(monitor), hook, None) is not getattr(Monitor, hook)
 
+# %% ../../nbs/23_monitors_core.ipynb #9fce8bea
+class Later:
+    "A scalar computed where it is read: `item()` runs `fn(*args)` once, without gradients (a monitor's reduction, moved off the training thread)."
+    __slots__ = ("job", "value")
+    def __init__(self, fn:Callable, # returns a number or a 0-d tensor
+                 *args, # the tensors (and numbers) it reads; never changed in place afterwards
+                ): self.job, self.value = (fn, args), None
+    def item(self) -> float:
+        job = self.job # one read: two threads may both compute it (the same value), never half of it
+        if job is not None:
+            with torch.no_grad(): self.value = float(job[0](*job[1]))
+            self.job = None
+        return self.value
+    def __float__(self): return self.item()
+    def __repr__(self): return f"Later({self.item()})"
+
+
 # %% ../../nbs/23_monitors_core.ipynb #bc5d8417
 class TrainMetrics(Monitor):
     "Running train loss and accuracy over the last `every` steps: `train/loss`, `train/acc`."
@@ -70,20 +88,31 @@ class TrainMetrics(Monitor):
 
     def on_step(self, run, step, batch, out):
         if not self.losses: return None
-        ns, has_acc = self.ns, len(self.logits) == len(self.losses)
-        losses = torch.stack(self.losses)
-        if losses.dtype != torch.float32: losses = losses.float()
-        correct = torch.cat(self.logits).argmax(1).eq_(torch.cat(self.targets)).sum() if has_acc else None
+        losses, ns, logits, targets = self.losses, self.ns, self.logits, self.targets
+        has_acc = len(logits) == len(losses)
         self._reset()
-        if run.world_size == 1: # a few kernels; the sample count is known on the host
+        if run.world_size == 1: # the window, handed over: reduced where it is read (a Run: the store's writer thread)
             total = float(sum(ns))
-            loss = losses.mean() if min(ns) == max(ns) else losses.dot(torch.tensor(ns, dtype=losses.dtype, device=losses.device)) / total
-            return {"train/loss": loss, "train/acc": correct / total} if has_acc else {"train/loss": loss}
-        n = torch.tensor(ns, dtype=losses.dtype, device=losses.device) # DDP: sums of moments, merged across ranks
-        tot = run.all_reduce(torch.stack([losses.dot(n), correct.float() if has_acc else n.sum() * 0, n.sum()]))
+            out = {"train/loss": Later(_window_loss, losses, ns, total)}
+            if has_acc: out["train/acc"] = Later(_window_accuracy, logits, targets, total)
+            return out
+        ls = torch.stack(losses).float() # DDP: sums of moments, merged across ranks now (a collective cannot wait)
+        n = torch.tensor(ns, dtype=ls.dtype, device=ls.device)
+        correct = _window_accuracy(logits, targets, 1.0).float() if has_acc else n.sum() * 0
+        tot = run.all_reduce(torch.stack([ls.dot(n), correct, n.sum()]))
         out = {"train/loss": tot[0] / tot[2]}
         if has_acc: out["train/acc"] = tot[1] / tot[2]
         return out
+
+def _window_loss(losses:list, ns:list, total:float) -> torch.Tensor:
+    "The sample-weighted mean of a window's batch losses."
+    ls = torch.stack(losses).float()
+    return ls.mean() if min(ns) == max(ns) else ls.dot(torch.tensor(ns, dtype=ls.dtype, device=ls.device)) / total
+
+def _window_accuracy(logits:list, targets:list, total:float) -> torch.Tensor:
+    "Correct predictions in a window's batches, divided by `total`."
+    return torch.cat(logits).argmax(1).eq_(torch.cat(targets)).sum() / total
+
 
 # %% ../../nbs/23_monitors_core.ipynb #9e518e10
 MAX_TRAIN_EVAL = 4096 # default cap on the train-split evaluation pass (samples, before sharding)
@@ -204,7 +233,11 @@ class GradNorm(Monitor):
     def on_backward(self, run, step):
         grads = [p.grad for p in run.parameters() if p.grad is not None]
         if not grads: return None
-        return {"grad_norm": torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))}
+        return {"grad_norm": global_norm(grads)}
+
+def global_norm(ts:list) -> torch.Tensor:
+    "The L2 norm of all of `ts` together (one `_foreach_norm`)."
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(ts)))
 
 class Throughput(Monitor):
     "Training samples per second over the window (all ranks together): `throughput`."
