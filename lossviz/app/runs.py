@@ -71,7 +71,7 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
             ys = [series[(rid, key)][1] for rid, _ in runs if (rid, key) in series and len(series[(rid, key)][1])]
             pos = np.concatenate(ys) if ys else np.zeros(0); pos = pos[np.isfinite(pos) & (pos > 0)]
             wide = len(pos) and np.log10(pos.max() / pos.min()) >= 1.5 # decades only: no crowded 2/5 labels
-            fig.update_yaxes(type="log", exponentformat="power", row=r, col=1, dtick=1 if wide else "D2")
+            fig.update_yaxes(type="log", exponentformat="power", row=r, col=1, dtick=1 if wide else "D2", tickformat="" if wide else "~g")
         else: fig.update_yaxes(nticks=5, row=r, col=1)
     fig.update_xaxes(title_text="step", row=n, col=1)
     fig.update_layout(height=70 + row_height * n, margin=dict(l=60, r=20, t=60 if title else 36, b=40), autosize=True,

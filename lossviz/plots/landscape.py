@@ -151,5 +151,5 @@ def line_figure(lines:dict, # name -> Line (slices, interpolations)
                                  line=dict(color=PALETTE[i % len(PALETTE)]), connectgaps=False))
     lab = _label(quantity, False)
     fig.update_layout(**base_layout(height, title or f"{lab} along a line", legend="top"))
-    fig.update_xaxes(title_text=xlabel); fig.update_yaxes(title_text=lab, type="log" if log and quantity == "loss" else "linear")
+    fig.update_xaxes(title_text=xlabel); fig.update_yaxes(title_text=lab, type="log" if log and quantity == "loss" else "linear", tickformat="~g" if log and quantity == "loss" else None)
     return fig

@@ -83,7 +83,7 @@ def run_curves(scalars:dict, # {key: (steps, values)}, as `RunStore.scalars` ret
     for i, p in enumerate(panels, 1):
         fig.update_xaxes(title_text=x, row=1, col=i)
         if p.startswith("acc"): fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=i)
-        if p == "loss" and log_loss: fig.update_yaxes(type="log", dtick="D2", row=1, col=i) # labels at 1, 2, 5 per decade
+        if p == "loss" and log_loss: fig.update_yaxes(type="log", dtick="D2", tickformat="~g", row=1, col=i) # labels at 1, 2, 5 per decade, as values (0.5, not a mantissa "5")
     if not any(len(_xy(scalars, c.key)[0]) for c in curves): # an empty figure says why, instead of looking broken
         fig.add_annotation(text="waiting for the first logged step…", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                            font=dict(size=14, color="#888"))
