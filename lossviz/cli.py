@@ -189,7 +189,9 @@ def cmd_train(a) -> int:
         print(f"lossviz: run {run.id} {run.status} after {run.global_step} steps in {dt:.1f} s")
         print(f"  train loss {_fmt(tr['loss'])}  accuracy {_fmt(tr['acc'])}")
         print(f"  test  loss {_fmt(te['loss'])}  accuracy {_fmt(te['acc'])}")
-    if run.world_size > 1 and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
+    if run.world_size > 1:
+        from lossviz.train import destroy_distributed
+        del run; destroy_distributed() # the run (its DDP wrapper holds gloo work) is freed while the interpreter is alive
     return 0
 
 # %% ../nbs/34_cli.ipynb #4486a64a

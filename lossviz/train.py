@@ -16,8 +16,8 @@ from .store import Artifact, Deferred, RunStore, StoreWriter, as_store, _version
 from .monitors.core import Monitor, StepOutput, EvalPass, MAX_TRAIN_EVAL, compute_eval_pass, evaluate, global_norm, overrides, resolve_monitors
 
 # %% auto #0
-__all__ = ['CHECK_EVERY', 'AMP_DTYPES', 'dist_info', 'init_distributed', 'Diverged', 'NoPairs', 'StoreWriteFailed', 'Session',
-           'SAM', 'check_pair_batch', 'own_dropout', 'Run', 'Tracker', 'track']
+__all__ = ['CHECK_EVERY', 'AMP_DTYPES', 'dist_info', 'init_distributed', 'destroy_distributed', 'Diverged', 'NoPairs',
+           'StoreWriteFailed', 'Session', 'SAM', 'check_pair_batch', 'own_dropout', 'Run', 'Tracker', 'track']
 
 # %% ../nbs/24_train.ipynb #b2aa09db
 def dist_info() -> tuple[int, int]:
@@ -37,12 +37,17 @@ def init_distributed(device:torch.device|None=None, # the device this rank train
         d.init_process_group("nccl" if cuda else "gloo")
         # the group this call made is destroyed at exit, before the interpreter's teardown: a gloo group left alive then
         # can abort the process ("terminate called without an active exception", seen once in CI under torchrun)
-        atexit.register(_destroy_group)
+        atexit.register(destroy_distributed)
     return True
 
-def _destroy_group():
+def destroy_distributed():
+    "Destroy this process's group, if any, after a garbage collection (what holds its work -- a DDP wrapper in a reference cycle -- goes first)."
     d = torch.distributed
-    if d.is_initialized(): d.destroy_process_group()
+    if not (d.is_available() and d.is_initialized()): return
+    # gloo work still referenced when the interpreter tears down aborts the process ("terminate called without an
+    # active exception"): seen in CI, once where a Run made the group, once where the CLI destroyed it itself
+    import gc; gc.collect()
+    d.destroy_process_group()
 
 # %% ../nbs/24_train.ipynb #90a0cf83
 class _Stop(Exception): pass
