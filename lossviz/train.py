@@ -35,9 +35,7 @@ def init_distributed(device:torch.device|None=None, # the device this rank train
         cuda = device is not None and device.type == "cuda"
         if cuda: torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0))) # one GPU per rank, before NCCL starts
         d.init_process_group("nccl" if cuda else "gloo")
-        # the group this call made is destroyed at exit, before the interpreter's teardown: a gloo group left alive then
-        # can abort the process ("terminate called without an active exception", seen once in CI under torchrun)
-        atexit.register(destroy_distributed)
+        atexit.register(destroy_distributed) # the group this call made goes before the interpreter's teardown
     return True
 
 def destroy_distributed():
@@ -388,12 +386,13 @@ class _Objective(nn.Module):
         self.model, self.kind = model, kind
         self.loss_fn = loss_fn if isinstance(loss_fn, nn.Module) else None
         self.__dict__["_fn"] = _direct_call(loss_fn) # not a second registration of the same module
-        self._features = kind != "classification" and hasattr(model, "features")
+        # what makes the outputs the loss reads: `model.features` for pair and proxy losses, else the model
+        self.__dict__["_net"] = model.features if kind != "classification" and hasattr(model, "features") else model
         self._autocast = autocast
     def forward(self, x, y):
-        if self._autocast is None: z = self.model.features(x) if self._features else self.model(x)
+        if self._autocast is None: z = self._net(x)
         else:
-            with self._autocast(): z = self.model.features(x) if self._features else self.model(x)
+            with self._autocast(): z = self._net(x)
             z = z.float() # the loss in full precision
         return self._fn(z, y), z
 
@@ -575,7 +574,7 @@ def _loop(self:Run):
     # one process in full precision: the model and the loss are called here, with no wrapper module's frame between
     # them (~5 us per step in place: nbs/24_train, sixth round); DDP and mixed precision go through `_Objective`
     direct = self._ddp is None and self.autocast is None
-    net, fn = self.model.features if self.objective._features else self.model, self.objective._fn
+    net, fn = self.objective._net, self.objective._fn
     opt, cls, sam = self.optimizer, self.kind == "classification", self._sam
     self._hooks(); back_m = self._back_m
     self._call("on_start")

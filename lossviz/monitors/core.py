@@ -98,7 +98,7 @@ class TrainMetrics(Monitor):
             return out
         ls = torch.stack(losses).float() # DDP: sums of moments, merged across ranks now (a collective cannot wait)
         n = torch.tensor(ns, dtype=ls.dtype, device=ls.device)
-        correct = _window_accuracy(logits, targets, 1.0).float() if has_acc else n.sum() * 0
+        correct = _window_accuracy(logits, targets, 1.0) if has_acc else n.sum() * 0
         tot = run.all_reduce(torch.stack([ls.dot(n), correct, n.sum()]))
         out = {"train/loss": tot[0] / tot[2]}
         if has_acc: out["train/acc"] = tot[1] / tot[2]
