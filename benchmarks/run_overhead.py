@@ -84,7 +84,6 @@ def breakdown(ds, dev, epochs, batch_size, hidden, store):
 
 
 def _breakdown(ds, dev, epochs, batch_size, hidden, store):
-    from lossviz.monitors import StepOutput
     from lossviz.losses.registry import trusted_inputs
     r = Run("mlp", ds, epochs=epochs, batch_size=batch_size, seed=0, device=dev, store=False, model_params={"hidden": hidden})
     spe, net, opt = r.steps_per_epoch, r.model, r.optimizer
@@ -101,9 +100,9 @@ def _breakdown(ds, dev, epochs, batch_size, hidden, store):
     z = net(x).detach(); loss = F.cross_entropy(z, y)
     def bookkeeping():
         for s in range(1, 101):
-            r.global_step = s
-            r._after_step(s, (x, y), StepOutput(loss, y, z, None, y.shape[0]))
-    rows.append(("per-step bookkeeping: monitors' on_batch/on_step, divergence check, logging (amortised)", min(_cpu(bookkeeping, 3) for _ in range(3)) / 100))
+            r.global_step = s; r.samples_seen += y.shape[0]
+            if s % r._period == 0: r._dispatch(s, (x, y), r._step_output(loss, z, y))
+    rows.append(("per-step bookkeeping: counts, monitors' on_step, divergence check, logging (amortised)", min(_cpu(bookkeeping, 3) for _ in range(3)) / 100))
     F.cross_entropy(net(x), y).backward()
     gn = [m for m in r.monitors if m.name == "grad_norm"][0]
     rows.append((f"gradient norm (every {gn.every} steps, amortised)", min(_cpu(lambda: gn.on_backward(r, 10), 50) for _ in range(3)) / gn.every))

@@ -106,7 +106,7 @@ def open_store(path:str|None, # the --store value (None: $LOSSVIZ_STORE or ./los
 from .monitors.core import Monitor
 
 class ProgressBar(Monitor):
-    "A tqdm progress bar over all steps, with the running train loss and the latest test accuracy."
+    "A tqdm progress bar over all steps, with the latest train loss and test accuracy."
     name = "progress"
     def __init__(self, every:int|None=None, file=None, disable:bool=False):
         super().__init__(every); self.file, self.disable, self.bar = file, disable, None
@@ -115,8 +115,8 @@ class ProgressBar(Monitor):
         total = run.epochs * run.steps_per_epoch
         self.bar = tqdm(total=total, unit="step", file=self.file or sys.stderr, disable=self.disable or run.rank != 0,
                         dynamic_ncols=True, leave=True, desc=f"run {run.id}" if run.id is not None else "train")
-    def on_batch(self, run, step, batch, out): self.bar.update(1)
     def on_step(self, run, step, batch, out):
+        self.bar.update(run.global_step - self.bar.n) # the steps since the last call
         if self.bar.disable: return None
         post = {"epoch": f"{run.epochs_done + 1}/{run.epochs}"}
         if "train/loss" in run.latest: post["loss"] = f"{float(run.latest['train/loss']):.4f}"

@@ -79,7 +79,7 @@ class _NullWriter:
     def close(self, *a, **k): pass
 
 # %% ../nbs/24_train.ipynb #77143b00
-CHECK_EVERY = 50 # steps between divergence checks when `every` is not given (and at each epoch end; nbs/24_train: each costs ~0.2 ms in the loop)
+CHECK_EVERY = 50 # steps between divergence checks when `every` is not given (and one at the end; nbs/24_train: each costs ~0.1 ms in the loop)
 
 class Session:
     "The engine under `Run` and `track`: monitors, writer, status, pause/resume/stop and divergence checks."
@@ -99,6 +99,7 @@ class Session:
         self.check_every = int(every) if every else CHECK_EVERY # an explicit `every` also sets the check's schedule
         self.store: RunStore|None = None if store is False or self.rank != 0 else as_store(store)
         self.global_step, self.epochs_done, self.paused_seconds = 0, 0, 0.0
+        self.samples_seen = 0 # training samples so far (this rank), a Python int: what `Throughput` divides by time
         self.steps_per_epoch = None
         self.latest: dict = {} # the last value logged for each key (numbers or 0-d tensors)
         self.error: BaseException|None = None
@@ -107,8 +108,8 @@ class Session:
         self._pause_req = self._stop_req = False
         self._flag = False # fast check in the loop: any request pending
         self._resume_evt = threading.Event()
-        self._window: list = []
-        self._last_out = None # the latest step's outputs (logits or embeddings), for the divergence check
+        self._window: list = [] # (step, loss) of the steps the monitors saw since the last check
+        self._last_out = None # the outputs (logits or embeddings) of the latest step seen, for the divergence check
         self._pending_checks: list = [] # CUDA: health checks in flight (copied to the host without a sync)
         self._pairs = torch.zeros(2, dtype=torch.long, device=device) if self.kind == "pair" else None # first epoch: batches with a positive, a negative pair
         self._writer = _NullWriter()
@@ -223,16 +224,27 @@ class Session:
         for m in self.monitors:
             if overrides(m, hook): self.log(getattr(m, hook)(self, *args), epoch=epoch)
 
-    def _after_step(self, step, batch, out):
-        "Per-step monitor dispatch and the divergence check; the loop's only bookkeeping."
-        self._window.append(out.loss)
+    def _seen(self, step:int, out:StepOutput):
+        "Keep a step's loss for the check's window and its outputs as the latest."
+        self._window.append((step, out.loss))
         self._last_out = out.logits if out.logits is not None else out.embeddings
-        if self._pairs is not None and out.targets is not None: self._count_pairs(out.targets)
-        for m in self._batch_m: m.on_batch(self, step, batch, out)
-        if step % self._period: return
+
+    def _dispatch(self, step:int, batch, out:StepOutput):
+        "Every `_period` steps: the `on_step` monitors that are due, then the divergence check when due."
+        self._seen(step, out)
         for m in self._step_m:
             if step % m.every == 0: self.log(m.on_step(self, step, batch, out))
         if step % self.check_every == 0: self._check()
+
+    def _step_output(self, loss, z, y) -> StepOutput:
+        "A `Run` step's loss, outputs and labels as monitors see them (detached)."
+        z = z.detach()
+        cls = self.kind == "classification"
+        return StepOutput(loss.detach(), y, z if cls else None, None if cls else z, y.shape[0])
+
+    def _per_batch(self, step:int, batch, out:StepOutput):
+        "The monitors that act at every step (`on_batch`)."
+        for m in self._batch_m: m.on_batch(self, step, batch, out)
 
     def _count_pairs(self, y):
         "Pair losses, first epoch: count batches with a positive and with a negative pair (on the device, no sync)."
@@ -242,7 +254,7 @@ class Session:
     def _parts(self, w:list, z) -> torch.Tensor:
         "`[max |loss| over the window, max |latest output|, largest parameter norm]`: each finite iff that part is."
         with torch.no_grad(): # parameters as they are (no detach copies: no graph is recorded here)
-            loss = torch.stack(w).abs().max()
+            loss = torch.stack([l for _, l in w]).abs().max()
             ps = self.parameters()
             par = torch.stack(torch._foreach_norm(ps)).max().to(loss.device) if ps else loss.new_zeros(())
             out = z.abs().max().to(loss.device) if z is not None and z.numel() else loss.new_zeros(())
@@ -257,18 +269,18 @@ class Session:
             ps = self.parameters()
             ts = list(torch._foreach_norm(ps)) if ps else []
             if z is not None and z.numel(): ts.append(z.abs().max()) # max-abs: no overflow of finite outputs (a sum has)
-            try: return torch.stack(ts + w).sum()
+            try: return torch.stack(ts + [l for _, l in w]).sum()
             except RuntimeError: return self._parts(w, z) # tensors on several devices (a tracked loop's own choice)
 
     def _judge(self, v:list, w:list, z, last_step:int):
-        "Raise `Diverged` naming what became non-finite (the losses are checked first: they locate the step exactly)."
+        "Raise `Diverged` naming what became non-finite (the losses are checked first: they name a step the loss was seen at)."
         if len(v) == 1: # the one-process flag
             if math.isfinite(v[0]): return
             v = self._parts(w, z).tolist() # what was it? (only after a failed check)
         if not math.isfinite(v[0]):
-            w = torch.stack(w).float(); bad = ~torch.isfinite(w)
-            i = int(bad.nonzero()[0, 0]) if bad.any() else len(w) - 1
-            raise Diverged(last_step - len(w) + 1 + i, float(w[i]))
+            losses = torch.stack([l for _, l in w]).detach().float(); bad = ~torch.isfinite(losses)
+            j = int(bad.nonzero()[0, 0]) if bad.any() else len(w) - 1
+            raise Diverged(w[j][0], float(losses[j]))
         note = f" (checked every {self.check_every} steps)"
         if not math.isfinite(v[2]): raise Diverged(last_step, "non-finite", "the parameters", note + "; the loss itself stayed finite" )
         if not math.isfinite(v[1]): raise Diverged(last_step, "non-finite", "the model output", note)
@@ -472,7 +484,7 @@ class Run(Session):
                  model_params:dict|None=None, # extra arguments for `models.get` (e.g. {"hidden": (256,)})
                  data_params:dict|None=None, # extra arguments for `data.load` (e.g. {"classes": 5})
                  m_per_class:int|None=None, # pair losses: samples per class in a batch (default 4)
-                 every:int|None=None, # steps between the default monitors' calls and the divergence checks (default: monitors 10, checks `CHECK_EVERY` = 50 and every epoch end)
+                 every:int|None=None, # steps between the default monitors' calls and the divergence checks (default: monitors 10, checks `CHECK_EVERY` = 50 and at the end)
                  amp:str|None=None, # mixed precision of the forward pass: None (full precision) or "bf16"
                  sam_rho:float=0.05, # SAM's neighbourhood radius ρ (optimizer="sam")
                  max_train_eval:int|None=MAX_TRAIN_EVAL, # cap on the train split's evaluation pass (None: all)
@@ -575,28 +587,32 @@ def _loop(self:Run):
     # them (~5 us per step in place: nbs/24_train, sixth round); DDP and mixed precision go through `_Objective`
     direct = self._ddp is None and self.autocast is None
     net, fn = self.objective._net, self.objective._fn
-    opt, cls, sam = self.optimizer, self.kind == "classification", self._sam
-    self._hooks(); back_m = self._back_m
+    opt, sam = self.optimizer, self._sam
+    self._hooks(); back_m, batch_m, period = self._back_m, self._batch_m, self._period
     self._call("on_start")
+    step = self.global_step; due = step + period - step % period # the next step any schedule is due at
     for epoch in range(self.epochs):
         batches = self.loader if self.world_size == 1 else _batches_for_rank(self.loader, self.rank, self.world_size, self.batch_size)
         for x, y in batches:
             if self._flag: self._control()
-            step = self.global_step + 1
+            step += 1
             if direct: z = net(x); loss = fn(z, y)
             else: loss, z = fwd(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if sam is not None: # the gradient at w + ρ·g/‖g‖ (a second forward and backward), then back to w
                 sam.ascend(); opt.zero_grad(set_to_none=True); fwd(x, y)[0].backward(); sam.descend()
-            if not step % self._period:
+            if step == due:
                 for m in back_m:
                     if step % m.every == 0: self.log(m.on_backward(self, step), step=step)
             opt.step()
-            self.global_step = step
-            zd = z.detach()
-            self._after_step(step, (x, y), StepOutput(loss.detach(), y, zd if cls else None, None if cls else zd, y.shape[0]))
-        self._check(block=True)
+            self.global_step = step; self.samples_seen += y.shape[0] # counts only: nothing of this step is kept
+            if self._pairs is not None: self._count_pairs(y) # pair losses, first epoch
+            if batch_m: self._per_batch(step, (x, y), self._step_output(loss, z, y))
+            if step == due:
+                due += period
+                self._dispatch(step, (x, y), self._step_output(loss, z, y))
+        if self.global_step: self._seen(step, self._step_output(loss, z, y)) # the epoch's last step, for the checks to come
         if epoch == 0: self._check_pairs()
         self.epochs_done = epoch + 1
         self._call("on_epoch", epoch + 1, epoch=float(epoch + 1))
@@ -745,7 +761,12 @@ class Tracker(Session):
         n = batch_size if batch_size is not None else (ref.shape[0] if ref is not None else 0)
         d = lambda t: None if t is None else t.detach()
         out = StepOutput(loss.detach(), d(targets), d(logits), d(embeddings), int(n))
-        try: self._after_step(step, batch, out)
+        self.samples_seen += out.batch_size
+        try:
+            if self._pairs is not None and out.targets is not None: self._count_pairs(out.targets)
+            if self._batch_m: self._per_batch(step, batch, out)
+            if step % self._period == 0: self._dispatch(step, batch, out)
+            else: self._seen(step, out) # a loop you own: every step's loss is checked
         except Diverged as e:
             self.error = e; self._set_status("diverged", str(e)); return False
         except StoreWriteFailed as e:

@@ -62,15 +62,14 @@ def test_run_trains_exactly_like_a_plain_loop(digits, store):
     assert c["test/loss"][1][-1] == pytest.approx(float(F.cross_entropy(zt, digits.y_test)), rel=1e-5)
 
 
-def test_window_means_weight_samples(digits, store):
-    "With every=5 the logged train loss is the sample-weighted mean of the window (last batch of an epoch is short)."
-    run = Run("mlp", digits, epochs=1, store=store, every=5).run_sync()
-    _, losses, accs, _ = _plain(digits, 1)
-    sizes = np.array([len(b[1]) for b in D.batches(digits.x_train, digits.y_train, 64, seed=0)])
-    c = run.scalars("train/loss")["train/loss"]
-    for i, step in enumerate(c[0]):
-        sl = slice(step - 5, step)
-        assert c[1][i] == pytest.approx(np.sum(losses[sl] * sizes[sl]) / sizes[sl].sum(), rel=1e-5)
+def test_train_metrics_are_the_logged_steps_batch(digits, store):
+    "With every=5 the train loss and accuracy at step s are those of step s's batch, as a plain loop computes them."
+    run = Run("mlp", digits, epochs=2, store=store, every=5).run_sync()
+    _, losses, accs, _ = _plain(digits, 2)
+    c = run.scalars(["train/loss", "train/acc"])
+    np.testing.assert_array_equal(c["train/loss"][0], np.arange(5, len(losses) + 1, 5))
+    np.testing.assert_allclose(c["train/loss"][1], losses[c["train/loss"][0] - 1], rtol=1e-5)
+    np.testing.assert_allclose(c["train/acc"][1], accs[c["train/acc"][0] - 1], atol=1e-7)
 
 
 def test_same_seed_same_curves_other_seed_differs(digits, store):
@@ -124,7 +123,7 @@ def test_divergence_check_names_the_part_and_has_no_false_alarm_for_large_output
     r = Run("mlp", digits, epochs=1, store=False, monitors=None, model_params={"hidden": (8,)})
     r._hooks(); p = next(r.model.parameters())
     def check(losses, out):
-        r._window, r._last_out, r.global_step = [torch.tensor(v) for v in losses], out, 30
+        r._window, r._last_out, r.global_step = [(28 + i, torch.tensor(v)) for i, v in enumerate(losses)], out, 30
         r._check()
     with torch.no_grad(): p.fill_(1e15)
     check([1.0, 2.0, 3.0], torch.full((4, 10), 3e37))          # healthy, although the outputs' sum overflows
@@ -422,5 +421,5 @@ def test_check_schedule_default_and_explicit(digits):
     r = Run("mlp", digits, epochs=1, store=False, monitors=None, model_params={"hidden": (8,)})
     r._hooks(); p = next(r.model.parameters())
     with torch.no_grad(): p[0, 0] = float("nan")
-    r._window, r._last_out, r.global_step = [torch.tensor(1.0)], torch.zeros(4, 10), CHECK_EVERY
+    r._window, r._last_out, r.global_step = [(CHECK_EVERY, torch.tensor(1.0))], torch.zeros(4, 10), CHECK_EVERY
     with pytest.raises(Diverged, match=f"parameters.*checked every {CHECK_EVERY} steps"): r._check()

@@ -76,42 +76,30 @@ class Later:
 
 # %% ../../nbs/23_monitors_core.ipynb #bc5d8417
 class TrainMetrics(Monitor):
-    "Running train loss and accuracy over the last `every` steps: `train/loss`, `train/acc`."
+    "The train loss and accuracy of the batch at every `every`-th step: `train/loss`, `train/acc`."
     name = "train"
-    def __init__(self, every:int|None=None): super().__init__(every); self._reset()
-    def _reset(self): self.losses, self.ns, self.logits, self.targets = [], [], [], []
-
-    def on_batch(self, run, step, batch, out):
-        self.losses.append(out.loss); self.ns.append(out.batch_size)
-        if out.logits is not None and out.targets is not None:
-            self.logits.append(out.logits); self.targets.append(out.targets)
 
     def on_step(self, run, step, batch, out):
-        if not self.losses: return None
-        losses, ns, logits, targets = self.losses, self.ns, self.logits, self.targets
-        has_acc = len(logits) == len(losses)
-        self._reset()
-        if run.world_size == 1: # the window, handed over: reduced where it is read (a Run: the store's writer thread)
-            total = float(sum(ns))
-            out = {"train/loss": Later(_window_loss, losses, ns, total)}
-            if has_acc: out["train/acc"] = Later(_window_accuracy, logits, targets, total)
-            return out
-        ls = torch.stack(losses).float() # DDP: sums of moments, merged across ranks now (a collective cannot wait)
-        n = torch.tensor(ns, dtype=ls.dtype, device=ls.device)
-        correct = _window_accuracy(logits, targets, 1.0) if has_acc else n.sum() * 0
-        tot = run.all_reduce(torch.stack([ls.dot(n), correct, n.sum()]))
-        out = {"train/loss": tot[0] / tot[2]}
-        if has_acc: out["train/acc"] = tot[1] / tot[2]
-        return out
+        has_acc = out.logits is not None and out.targets is not None and getattr(run, "kind", "classification") == "classification"
+        if run.world_size == 1:
+            res = {"train/loss": out.loss}
+            if has_acc: res["train/acc"] = Later(_batch_accuracy, out.logits, out.targets) # the argmax where it is read
+            return res
+        with torch.no_grad(): # DDP: the global batch, merged across ranks now (a collective cannot wait)
+            loss, n = out.loss.float(), float(out.batch_size)
+            correct = _batch_correct(out.logits, out.targets).to(loss.dtype) if has_acc else loss * 0
+            tot = run.all_reduce(torch.stack([loss * n, correct, loss.new_tensor(n)]))
+        res = {"train/loss": tot[0] / tot[2]}
+        if has_acc: res["train/acc"] = tot[1] / tot[2]
+        return res
 
-def _window_loss(losses:list, ns:list, total:float) -> torch.Tensor:
-    "The sample-weighted mean of a window's batch losses."
-    ls = torch.stack(losses).float()
-    return ls.mean() if min(ns) == max(ns) else ls.dot(torch.tensor(ns, dtype=ls.dtype, device=ls.device)) / total
+def _batch_correct(logits:torch.Tensor, targets:torch.Tensor) -> torch.Tensor:
+    "How many of a batch's samples the logits classify right."
+    return logits.argmax(1).eq_(targets).sum()
 
-def _window_accuracy(logits:list, targets:list, total:float) -> torch.Tensor:
-    "Correct predictions in a window's batches, divided by `total`."
-    return torch.cat(logits).argmax(1).eq_(torch.cat(targets)).sum() / total
+def _batch_accuracy(logits:torch.Tensor, targets:torch.Tensor) -> torch.Tensor:
+    "The fraction of a batch's samples the logits classify right."
+    return _batch_correct(logits, targets) / len(targets)
 
 
 # %% ../../nbs/23_monitors_core.ipynb #9e518e10
@@ -233,25 +221,25 @@ class GradNorm(Monitor):
     def on_backward(self, run, step):
         grads = [p.grad for p in run.parameters() if p.grad is not None]
         if not grads: return None
-        return {"grad_norm": global_norm(grads)}
+        return {"grad_norm": Later(_l2, torch._foreach_norm(grads))} # the per-tensor norms now, their L2 norm where read
+
+def _l2(norms:list) -> torch.Tensor: return torch.linalg.vector_norm(torch.stack(norms))
 
 def global_norm(ts:list) -> torch.Tensor:
     "The L2 norm of all of `ts` together (one `_foreach_norm`)."
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(ts)))
+    return _l2(torch._foreach_norm(ts))
 
 class Throughput(Monitor):
     "Training samples per second over the window (all ranks together): `throughput`."
     name = "throughput"
-    def __init__(self, every:int|None=None): super().__init__(every); self.n = 0; self.t0 = None
-    def on_start(self, run): self.t0, self.p0 = time.perf_counter(), getattr(run, "paused_seconds", 0.0)
-    def on_batch(self, run, step, batch, out): self.n += out.batch_size
+    def __init__(self, every:int|None=None): super().__init__(every); self.t0 = None
+    def on_start(self, run): self.t0, self.p0, self.n0 = time.perf_counter(), getattr(run, "paused_seconds", 0.0), run.samples_seen
     def on_step(self, run, step, batch, out):
-        now, paused = time.perf_counter(), getattr(run, "paused_seconds", 0.0)
-        if self.t0 is None: self.t0, self.p0, self.n = now, paused, 0; return None
-        dt = now - self.t0 - (paused - self.p0)
-        n = self.n
+        now, paused, seen = time.perf_counter(), getattr(run, "paused_seconds", 0.0), run.samples_seen
+        if self.t0 is None: self.t0, self.p0, self.n0 = now, paused, seen; return None
+        dt, n = now - self.t0 - (paused - self.p0), seen - self.n0
         if run.world_size > 1: n = int(run.all_reduce(torch.tensor([float(n)], device=run.device))[0])
-        self.t0, self.p0, self.n = now, paused, 0
+        self.t0, self.p0, self.n0 = now, paused, seen
         return {"throughput": n / dt} if dt > 0 else None
 
 # %% ../../nbs/23_monitors_core.ipynb #e83fe169
