@@ -229,11 +229,20 @@ class Session:
         self._window.append((step, out.loss))
         self._last_out = out.logits if out.logits is not None else out.embeddings
 
-    def _dispatch(self, step:int, batch, out:StepOutput):
-        "Every `_period` steps: the `on_step` monitors that are due, then the divergence check when due."
+    def _backward(self, step:int) -> dict:
+        "The `on_backward` monitors that are due at `step` (between backward and the optimizer step), their results merged."
+        vals = {}
+        for m in self._back_m:
+            if step % m.every == 0: vals.update(m.on_backward(self, step) or {})
+        return vals
+
+    def _dispatch(self, step:int, batch, out:StepOutput, vals:dict|None=None):
+        "Every `_period` steps: the `on_step` monitors that are due, logged with `vals` (the step's `on_backward` results) at once, then the divergence check when due."
         self._seen(step, out)
+        vals = vals or {}
         for m in self._step_m:
-            if step % m.every == 0: self.log(m.on_step(self, step, batch, out))
+            if step % m.every == 0: vals.update(m.on_step(self, step, batch, out) or {})
+        self.log(vals)
         if step % self.check_every == 0: self._check()
 
     def _step_output(self, loss, z, y) -> StepOutput:
@@ -602,16 +611,14 @@ def _loop(self:Run):
             loss.backward()
             if sam is not None: # the gradient at w + ρ·g/‖g‖ (a second forward and backward), then back to w
                 sam.ascend(); opt.zero_grad(set_to_none=True); fwd(x, y)[0].backward(); sam.descend()
-            if step == due:
-                for m in back_m:
-                    if step % m.every == 0: self.log(m.on_backward(self, step), step=step)
+            back = self._backward(step) if step == due and back_m else None
             opt.step()
             self.global_step = step; self.samples_seen += y.shape[0] # counts only: nothing of this step is kept
             if self._pairs is not None: self._count_pairs(y) # pair losses, first epoch
             if batch_m: self._per_batch(step, (x, y), self._step_output(loss, z, y))
             if step == due:
                 due += period
-                self._dispatch(step, (x, y), self._step_output(loss, z, y))
+                self._dispatch(step, (x, y), self._step_output(loss, z, y), back)
         if self.global_step: self._seen(step, self._step_output(loss, z, y)) # the epoch's last step, for the checks to come
         if epoch == 0: self._check_pairs()
         self.epochs_done = epoch + 1
