@@ -200,7 +200,7 @@ class Session:
         self._batch_m = [m for m in ms if overrides(m, "on_batch")]
         self._back_m = [m for m in ms if overrides(m, "on_backward")]
         self._step_m = [m for m in ms if overrides(m, "on_step")]
-        # one modulo per step: a step is due for any schedule only if it is a multiple of their gcd
+        # the steps any schedule is due at are the multiples of their gcd: the loop compares one int per step
         self._period = math.gcd(self.check_every, *(m.every for m in self._step_m + self._back_m))
 
     def log(self, values:dict, # key -> number, 0-d tensor or `Artifact`
@@ -287,7 +287,7 @@ class Session:
             if math.isfinite(v[0]): return
             v = self._parts(w, z).tolist() # what was it? (only after a failed check)
         if not math.isfinite(v[0]):
-            losses = torch.stack([l for _, l in w]).detach().float(); bad = ~torch.isfinite(losses)
+            losses = torch.stack([l for _, l in w]).float(); bad = ~torch.isfinite(losses)
             j = int(bad.nonzero()[0, 0]) if bad.any() else len(w) - 1
             raise Diverged(w[j][0], float(losses[j]))
         note = f" (checked every {self.check_every} steps)"
@@ -615,10 +615,10 @@ def _loop(self:Run):
             opt.step()
             self.global_step = step; self.samples_seen += y.shape[0] # counts only: nothing of this step is kept
             if self._pairs is not None: self._count_pairs(y) # pair losses, first epoch
-            if batch_m: self._per_batch(step, (x, y), self._step_output(loss, z, y))
-            if step == due:
-                due += period
-                self._dispatch(step, (x, y), self._step_output(loss, z, y), back)
+            if step == due or batch_m:
+                out = self._step_output(loss, z, y)
+                if batch_m: self._per_batch(step, (x, y), out)
+                if step == due: due += period; self._dispatch(step, (x, y), out, back)
         if self.global_step: self._seen(step, self._step_output(loss, z, y)) # the epoch's last step, for the checks to come
         if epoch == 0: self._check_pairs()
         self.epochs_done = epoch + 1
@@ -761,8 +761,7 @@ class Tracker(Session):
         except _Stop:
             self._set_status("stopped"); return False
         step = self.global_step + 1
-        for m in self._back_m:
-            if step % m.every == 0: self.log(m.on_backward(self, step), step=step)
+        self.log(self._backward(step), step=step)
         self.global_step = step; self._steps_this_epoch += 1
         ref = targets if targets is not None else logits if logits is not None else embeddings
         n = batch_size if batch_size is not None else (ref.shape[0] if ref is not None else 0)
