@@ -34,7 +34,10 @@ is recorded and the ratio of the sums over the N runs' 20 epoch pairs is printed
 measured in the same runs and added. Two checks of the method print beside it: plain against plain (must read
 1.00 within ~1 %) and plain against plain with a 30 us busy-wait per step (must read +30 us). `--split` adds the
 same measurement for the Run's parts, each with the test monitor (the evaluation plain+eval does; a Run without it
-does less work than plain+eval): no other monitor and no store, the store, the test monitor + each other default monitor.
+does less work than plain+eval): no other monitor and no store, the store, the test monitor + each other default monitor;
+and, first, two floors against plain without evaluation: a Run whose loop is replaced by the plain loop's four lines
+(what the harness around a loop costs: the model and data a Run holds, its per-epoch calls, the final check) and a
+Run with no monitors (its own loop: counting, the schedule, the divergence checks).
 
     MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 python benchmarks/run_overhead.py
     python benchmarks/run_overhead.py --threads 1 --lockstep 24 --repeats 0     # the drift-free number alone
@@ -215,19 +218,34 @@ class _Lockstep(Monitor):
         self.t = _clock(self.dev); self.plain_ep.append((self.t[0] - t[0], self.t[1] - t[1]))
 
 
-def lockstep_run(ds, dev, epochs, batch_size, lr, seed, hidden, store, monitors="default"):
-    """One Run and one plain+eval loop in lockstep: `(run epochs, plain epochs, run fixed, plain fixed)`, each epoch
-    and fixed cost as (training-thread CPU ns, wall ns)."""
-    mon = _Lockstep(plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden), dev)
+def lockstep_run(ds, dev, epochs, batch_size, lr, seed, hidden, store, monitors="default", evaluate=True, loop=None):
+    """One Run and one plain+eval loop (plain without evaluation if not `evaluate`) in lockstep: `(run epochs, plain
+    epochs, run fixed, plain fixed)`, each epoch and fixed cost as (training-thread CPU ns, wall ns). `loop` replaces
+    the Run's training loop for this run (the method's floor: `_harness_loop`)."""
+    mon = _Lockstep(plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, evaluate=evaluate), dev)
     ms = ([] if monitors is None else [monitors] if isinstance(monitors, str) else list(monitors)) + [mon]
     t0 = _clock(dev)
     r = Run("mlp", ds, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev, store=store, monitors=ms,
-            model_params={"hidden": hidden}).run_sync()
+            model_params={"hidden": hidden})
+    if loop is not None: r._loop = loop.__get__(r) # this run only
+    r.run_sync()
     t1 = _clock(dev)
     assert r.status == "finished", (r.status, r.error)
     fixed_run = tuple(mon.s0[i] - t0[i] + t1[i] - mon.t[i] for i in range(2)) # Run(), start, on_start; on_end, close
     fixed_plain = tuple(mon.s1[i] - mon.s0[i] for i in range(2)) # the plain loop's model, optimizer, batches
     return mon.run_ep, mon.plain_ep, fixed_run, fixed_plain
+
+
+def _harness_loop(self):
+    "The plain loop's four lines inside a Run (no counting, no monitors' schedule, no checks but the final one): what a Run costs around a loop that does exactly the plain loop's work."
+    net, fn, opt = self.objective._net, self.objective._fn, self.optimizer
+    self._hooks(); self._call("on_start")
+    for epoch in range(self.epochs):
+        for x, y in self.loader:
+            loss = fn(net(x), y); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        self.epochs_done = epoch + 1
+        self._call("on_epoch", epoch + 1, epoch=float(epoch + 1))
+    self._call("on_end")
 
 
 def lockstep_plain(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us):
@@ -309,6 +327,10 @@ def main(argv=None):
                  ("Run (default monitors, store) / plain+eval", lambda: lockstep_run(*args, store))]
         if a.split:
             # every part keeps the test monitor: it is the evaluation plain+eval does (a Run without it does less work)
+            # the floors: a Run that does exactly the plain loop's work (no monitor, no evaluation on either side), then
+            # the Run's own loop (counting, schedule, checks) with no monitor
+            cases += [("Run harness, plain loop inside / plain", lambda: lockstep_run(*args, False, None, evaluate=False, loop=_harness_loop)),
+                      ("Run, no monitors, no store / plain", lambda: lockstep_run(*args, False, None, evaluate=False))]
             cases += [("Run, only 'test', no store", lambda: lockstep_run(*args, False, ["test"])),
                       ("Run, only 'test', store", lambda: lockstep_run(*args, store, ["test"])),
                       ("Run, default monitors, no store", lambda: lockstep_run(*args, False, "default"))]

@@ -413,7 +413,7 @@ def test_cuda_run_amp_and_sam(tmp_path):
 
 
 def test_check_schedule_default_and_explicit(digits):
-    "Without `every` the divergence check runs every CHECK_EVERY steps (and at each epoch end); an explicit `every` sets it too."
+    "Without `every` the divergence check runs every CHECK_EVERY steps (and at the end); an explicit `every` sets it too."
     from lossviz.train import CHECK_EVERY, Diverged
     assert Run("mlp", digits, store=False).check_every == CHECK_EVERY == 50
     assert Run("mlp", digits, store=False, every=5).check_every == 5
@@ -423,3 +423,30 @@ def test_check_schedule_default_and_explicit(digits):
     with torch.no_grad(): p[0, 0] = float("nan")
     r._window, r._last_out, r.global_step = [(CHECK_EVERY, torch.tensor(1.0))], torch.zeros(4, 10), CHECK_EVERY
     with pytest.raises(Diverged, match=f"parameters.*checked every {CHECK_EVERY} steps"): r._check()
+
+
+
+class _Poison(Monitor):
+    "Sets one element of a parameter to NaN after the optimizer step of `at` (on_step runs after it)."
+    name = "poison"
+    def __init__(self, at, which, every=10): super().__init__(every); self.at, self.which = at, which
+    def config(self): return {}
+    def on_step(self, run, step, batch, out):
+        if step == self.at:
+            with torch.no_grad(): self.which(run).view(-1)[0] = float("nan")
+
+
+def test_non_finite_parameters_are_caught_between_steps_and_at_the_end(digits, store):
+    "A parameter poisoned mid-run, with a loss that stays finite, is caught at the next check and named; the loss's own parameters too; one poisoned after the last step's forward by the final check."
+    from lossviz.train import CHECK_EVERY
+    first = lambda run: next(run.model.parameters())
+    # a loss that stays finite whatever the outputs: a model parameter poisoned at step 20 is caught at the next check (step 50)
+    flat = lambda z, y: (z.nan_to_num(0.0) * 0).sum() + 1.0
+    r = Run("mlp", digits, loss=flat, epochs=5, store=store, monitors=[_Poison(20, first)]).run_sync()
+    assert r.status == "diverged" and "the parameters" in str(r.error) and r.error.step == CHECK_EVERY, r.error
+    # a proxy (the loss's own parameter)
+    r = Run("mlp", digits, loss="proxy_anchor", epochs=5, store=store, monitors=[_Poison(20, lambda run: run.loss_fn.proxies)]).run_sync()
+    assert r.status == "diverged" and r.error.step <= CHECK_EVERY, r.error
+    # poisoned after the last step's forward: only the final check can see it
+    r = Run("mlp", digits, epochs=3, store=store, monitors=[_Poison(3 * 23, first, every=1)]).run_sync()
+    assert r.status == "diverged" and "the parameters" in str(r.error) and r.error.step == 3 * 23, r.error
