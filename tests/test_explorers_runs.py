@@ -171,3 +171,18 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="no run 42"): RunMonitor(42, store)
     with pytest.raises(ValueError, match="interval"): RunMonitor(rid, store, interval=0)
     with pytest.raises(ValueError, match="action"): RunMonitor(rid, store).act("explode")
+
+
+def test_example_run_reads_running_while_its_monitor_exists():
+    "The synthetic example run has no process behind it: its heartbeat file is kept fresh while the monitor lives (it read `interrupted` after 15 s), and removed after."
+    import gc
+    mon = RunMonitor.example(steps=10)
+    st, rid = RunStore(mon.store.path, heartbeat_timeout=3.0), mon.run_id
+    beat = st.heartbeat_dir / str(rid)
+    time.sleep(3.5)                                   # the database heartbeat (written once) is stale now
+    assert st.run(rid)["status"] == "running" and beat.exists()
+    del mon; gc.collect()
+    t0 = time.time()
+    while beat.exists() and time.time() - t0 < 10: time.sleep(0.1)
+    assert not beat.exists(), "the heartbeat file outlived the monitor"
+    assert st.run(rid)["status"] == "interrupted"

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/31f_explorers_runs.ipynb #3b819e05
 from __future__ import annotations
-import html, os, time
+import html, os, threading, time, weakref
 import numpy as np
 import param
 from ..core import FINAL_STATUSES, check_range
@@ -119,6 +119,17 @@ def status_badge(run:dict, # a run row, as `RunStore.run` returns it
 # %% ../../nbs/31f_explorers_runs.ipynb #2b81557e
 _ACTIONS = ("pause", "resume", "stop")
 
+def _keep_alive(store, run_id:int, owner, every:float=2.0):
+    "Touch `run_id`'s heartbeat file every `every` s while `owner` exists, then remove it: a synthetic example run reads `running` while its monitor lives, `interrupted` after."
+    f, alive = store.heartbeat_dir / str(int(run_id)), weakref.ref(owner)
+    def beat():
+        try:
+            while alive() is not None:
+                f.parent.mkdir(exist_ok=True); f.touch(); time.sleep(every)
+            f.unlink(missing_ok=True)
+        except OSError: pass # a folder we may not write: the example reads `interrupted` after the timeout, as before
+    threading.Thread(target=beat, name=f"lossviz-example-heartbeat-{run_id}", daemon=True).start()
+
 def _enabled(status:str) -> dict:
     "Which command buttons make sense in `status`."
     return {"pause": status == "running", "resume": status == "paused", "stop": status in ("created", "running", "paused")}
@@ -226,7 +237,7 @@ class RunMonitor(Explorer):
 
     @classmethod
     def example(cls, steps:int=120, status:str="running", **kw) -> "RunMonitor":
-        "A monitor on a small synthetic run in a temporary store (for tests and docs)."
+        "A monitor on a small synthetic run in a temporary store (for tests and docs); a `running` one stays so while the monitor exists."
         import tempfile
         from lossviz.store import RunStore
         store = RunStore(os.path.join(tempfile.mkdtemp(prefix="lossviz-example-"), "runs.sqlite"))
@@ -238,7 +249,9 @@ class RunMonitor(Explorer):
         rows += [(int(t), t / 40, k, v) for t in s[39::40] for k, v in (("test/loss", float(2.3 * np.exp(-t / 70) + 0.1)), ("test/acc", float(1 - 0.9 * np.exp(-t / 60))))]
         store.log_scalars(rid, rows); store.heartbeat(rid, step=steps, epoch=steps / 40, summary={"train/loss": rows[steps - 1][3]})
         if status != "running": store.set_status(rid, status, error="loss became inf at step %d" % steps if status == "diverged" else None)
-        return cls(rid, store, **kw)
+        mon = cls(rid, store, **kw)
+        if status == "running": _keep_alive(store, rid, mon) # no process trains it: its heartbeat lives as long as the monitor
+        return mon
 
     @classmethod
     def edge_cases(cls) -> list: return [{"log_loss": False}]
