@@ -16,7 +16,7 @@ from .core import check_choice, RUN_STATUSES, ACTIVE_STATUSES, FINAL_STATUSES
 
 # %% auto #0
 __all__ = ['SCHEMA_VERSION', 'APPLICATION_ID', 'STATUSES', 'ACTIVE', 'FINAL', 'COMMANDS', 'StoreError', 'default_store_path',
-           'heartbeat_timeout', 'Artifact', 'Tail', 'RunStore', 'Deferred', 'StoreWriter', 'as_store']
+           'heartbeat_timeout', 'Artifact', 'Tail', 'RunStore', 'Deferred', 'beat_file', 'StoreWriter', 'as_store']
 
 # %% ../nbs/22_store.ipynb #d9764da0
 SCHEMA_VERSION = 1
@@ -554,6 +554,21 @@ def pending_commands(self:RunStore, run_id:int, # the run
     return [r[1] for r in rows]
 
 # %% ../nbs/22_store.ipynb #cc358b8c
+def beat_file(store:RunStore, # the store whose `heartbeat_dir` holds the file
+              run_id:int, # the run
+              every:float, # seconds between touches
+              stop:threading.Event, # set to stop (the file is then removed)
+             ):
+    "Touch `<store>-heartbeats/<run id>` every `every` seconds until `stop` is set, then remove it: a run reads alive while its process does."
+    f = store.heartbeat_dir / str(int(run_id))
+    try: f.parent.mkdir(exist_ok=True); f.touch()
+    except OSError: return # a folder we may not write: the database heartbeat alone counts
+    while not stop.wait(every):
+        try: os.utime(f)
+        except OSError: pass
+    try: f.unlink()
+    except OSError: pass
+
 class StoreWriter:
     "One background thread that batches a run's scalars, artifacts and status changes into the store."
     def __init__(self,
@@ -577,21 +592,11 @@ class StoreWriter:
         self._fails, self._alive = 0, None
         if store.readonly: raise StoreError(f"{store.path}: the store is open read-only; a run cannot record into it")
         self._beat_stop = threading.Event()
-        self._beater = threading.Thread(target=self._beat_file, name=f"lossviz-heartbeat-{run_id}", daemon=True)
+        self._beater = threading.Thread(target=beat_file, args=(store, self.run_id, heartbeat_every, self._beat_stop),
+                                        name=f"lossviz-heartbeat-{run_id}", daemon=True) # alive even while the writer waits on a lock
         self._beater.start()
         self._thread = threading.Thread(target=self._loop, name=f"lossviz-writer-{run_id}", daemon=True)
         self._thread.start()
-
-    def _beat_file(self):
-        "Touch `<store>-heartbeats/<run id>` every `heartbeat_every` seconds: alive even while the writer waits on a lock."
-        f = self.store.heartbeat_dir / str(self.run_id)
-        try: f.parent.mkdir(exist_ok=True); f.touch()
-        except OSError: return # a folder we may not write: the database heartbeat alone counts
-        while not self._beat_stop.wait(self.heartbeat_every):
-            try: os.utime(f)
-            except OSError: pass
-        try: f.unlink()
-        except OSError: pass
 
     def scalars(self, step:int, # the global step
                 values:dict, # key -> number or 0-d tensor

@@ -119,17 +119,6 @@ def status_badge(run:dict, # a run row, as `RunStore.run` returns it
 # %% ../../nbs/31f_explorers_runs.ipynb #2b81557e
 _ACTIONS = ("pause", "resume", "stop")
 
-def _keep_alive(store, run_id:int, owner, every:float=2.0):
-    "Touch `run_id`'s heartbeat file every `every` s while `owner` exists, then remove it: a synthetic example run reads `running` while its monitor lives, `interrupted` after."
-    f, alive = store.heartbeat_dir / str(int(run_id)), weakref.ref(owner)
-    def beat():
-        try:
-            while alive() is not None:
-                f.parent.mkdir(exist_ok=True); f.touch(); time.sleep(every)
-            f.unlink(missing_ok=True)
-        except OSError: pass # a folder we may not write: the example reads `interrupted` after the timeout, as before
-    threading.Thread(target=beat, name=f"lossviz-example-heartbeat-{run_id}", daemon=True).start()
-
 def _enabled(status:str) -> dict:
     "Which command buttons make sense in `status`."
     return {"pause": status == "running", "resume": status == "paused", "stop": status in ("created", "running", "paused")}
@@ -239,7 +228,7 @@ class RunMonitor(Explorer):
     def example(cls, steps:int=120, status:str="running", **kw) -> "RunMonitor":
         "A monitor on a small synthetic run in a temporary store (for tests and docs); a `running` one stays so while the monitor exists."
         import tempfile
-        from lossviz.store import RunStore
+        from lossviz.store import RunStore, beat_file
         store = RunStore(os.path.join(tempfile.mkdtemp(prefix="lossviz-example-"), "runs.sqlite"))
         rid = store.create_run("example", config={"data": {"name": "digits"}, "model": {"name": "mlp"}, "loss": "cross_entropy"})
         store.set_status(rid, "running")
@@ -250,7 +239,9 @@ class RunMonitor(Explorer):
         store.log_scalars(rid, rows); store.heartbeat(rid, step=steps, epoch=steps / 40, summary={"train/loss": rows[steps - 1][3]})
         if status != "running": store.set_status(rid, status, error="loss became inf at step %d" % steps if status == "diverged" else None)
         mon = cls(rid, store, **kw)
-        if status == "running": _keep_alive(store, rid, mon) # no process trains it: its heartbeat lives as long as the monitor
+        if status == "running": # no process trains it: its heartbeat file lives as long as the monitor
+            stop = threading.Event(); weakref.finalize(mon, stop.set)
+            threading.Thread(target=beat_file, args=(store, rid, 2.0, stop), name=f"lossviz-example-heartbeat-{rid}", daemon=True).start()
         return mon
 
     @classmethod
