@@ -761,7 +761,7 @@ class Tracker(Session):
         except _Stop:
             self._set_status("stopped"); return False
         step = self.global_step + 1
-        self.log(self._backward(step), step=step)
+        back = self._backward(step) # due only at multiples of `_period`: logged with that step's `on_step` results
         self.global_step = step; self._steps_this_epoch += 1
         ref = targets if targets is not None else logits if logits is not None else embeddings
         n = batch_size if batch_size is not None else (ref.shape[0] if ref is not None else 0)
@@ -771,7 +771,7 @@ class Tracker(Session):
         try:
             if self._pairs is not None and out.targets is not None: self._count_pairs(out.targets)
             if self._batch_m: self._per_batch(step, batch, out)
-            if step % self._period == 0: self._dispatch(step, batch, out)
+            if step % self._period == 0: self._dispatch(step, batch, out, back)
             else: self._seen(step, out) # a loop you own: every step's loss is checked
         except Diverged as e:
             self.error = e; self._set_status("diverged", str(e)); return False
