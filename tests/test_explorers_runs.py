@@ -131,9 +131,9 @@ def test_panel_view_follows_and_switches_runs(tmp_path):
     assert "no run" in pv.pane.object.layout.title.text
     mon.show_run(a)
     fig = pv.pane.object
-    assert len(fig.data) == len(CURVES) and len(fig.data[0].x) == 5
+    assert len(fig.data) == len(CURVES) + 2 and len(fig.data[0].x) == 5 # + the train curves' moving averages (default smoothing)
     store.log_scalars(a, [(6, None, "train/loss", 0.1)])
-    pv._tick(); assert pv.pane.object is fig and len(fig.data[0].x) == 6
+    pv._tick(); assert pv.pane.object is fig and len(fig.data[0].x) == 6 and len(fig.data[len(CURVES)].x) == 6
     mon.show_run(b)
     assert len(pv.pane.object.data[0].x) == 0 and list(pv.pane.object.data[3].x) == [10, 20]
     pv.buttons["stop"].clicks += 1; assert store.pending_commands(b) == ["stop"]

@@ -11,6 +11,7 @@ import param
 from ..core import ACTIVE_STATUSES, FINAL_STATUSES
 from ..explorers.base import Explorer, Decimator
 from .core import esc, plot_text, served_doc
+from ..plots.runs import DEFAULT_SMOOTHING, per_batch
 
 # %% auto #0
 __all__ = ['GROUPS', 'DEFAULT_TRACKS', 'LOG_HINTS', 'RUN_COLORS', 'STATUS_COLORS', 'TABLE_COLUMNS', 'group_of', 'order_tracks',
@@ -47,12 +48,15 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
                     log:bool=True, # log y axis on the tracks `wants_log` picks
                     row_height:int=150, # pixels per track
                     title:str="", # figure title (escaped here)
+                    smoothing:float=0.0, # per-batch tracks (`per_batch`): drawn faint, their moving average over them; 0: as they are
+                    averages:dict|None=None, # (run_id, key) -> (steps, values) of those averages as a live view holds them (decimated); None: from `series`
                    ):
-    "One row per track on a shared step axis, one colour per run; trace order: for each track, for each run."
+    "One row per track on a shared step axis, one colour per run; trace order: for each track, for each run; then the moving averages, in that order."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
-    from lossviz.plots.runs import Curve, curve_mode
+    from lossviz.plots.runs import Curve, curve_mode, per_batch, smoothed, smoothed_curves
     n = max(1, len(tracks))
+    avg = [] # (row, run index, run id, label, key) of the moving averages, drawn after every raw trace
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.35 / n),
                         subplot_titles=[plot_text(t) for t in tracks] or [""])
     for r, key in enumerate(tracks, 1):
@@ -62,10 +66,13 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
             # SVG, not WebGL: decimation keeps <= max_points per trace; WebGL without a GPU (software GL) made each frame
             # take seconds in a loaded browser, so clicks and screenshots waited tens of seconds for a stable page
             # (the notebook run view's rule, one definition: a track of one point gets its marker, a line through one point draws nothing)
-            mode = curve_mode(Curve(key, key, str(label), RUN_COLORS[j % len(RUN_COLORS)]), len(x))
-            fig.add_trace(go.Scatter(x=x, y=y, mode=mode, name=plot_text(label), legendgroup=str(rid), showlegend=(r == 1),
-                                       line=dict(color=RUN_COLORS[j % len(RUN_COLORS)], width=1.6), meta=f"{rid}|{key}",
-                                       hovertemplate=f"{plot_text(label)}<br>{plot_text(key)}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>"),
+            curve = Curve(key, key, str(label), RUN_COLORS[j % len(RUN_COLORS)], smooth=per_batch(key))
+            faint = bool(smoothed_curves([curve], smoothing))
+            if faint: avg.append((r, j, rid, label, key, curve))
+            fig.add_trace(go.Scatter(x=x, y=y, mode=curve_mode(curve, len(x)), name=plot_text(label), legendgroup=str(rid), legendrank=j,
+                                     showlegend=r == 1 and not faint, opacity=0.3 if faint else None,
+                                     line=dict(color=curve.color, width=1.2 if faint else 1.6), meta=f"{rid}|{key}",
+                                     hovertemplate=f"{plot_text(label)}<br>{plot_text(key)}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>"),
                           row=r, col=1)
         if log and wants_log(key):
             ys = [series[(rid, key)][1] for rid, _ in runs if (rid, key) in series and len(series[(rid, key)][1])]
@@ -73,6 +80,15 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
             wide = len(pos) and np.log10(pos.max() / pos.min()) >= 1.5 # decades only: no crowded 2/5 labels
             fig.update_yaxes(type="log", exponentformat="power", row=r, col=1, dtick=1 if wide else "D2", tickformat="" if wide else "~g")
         else: fig.update_yaxes(nticks=5, row=r, col=1)
+    for r, j, rid, label, key, curve in avg:
+        x, y = series.get((rid, key), (np.zeros(0, dtype=np.int64), np.zeros(0)))
+        if averages is None: y = smoothed(y, smoothing)
+        else: x, y = averages.get((rid, key), (np.zeros(0, dtype=np.int64), np.zeros(0)))
+        fig.add_trace(go.Scatter(x=x, y=np.where(np.isfinite(y), y, np.nan) if len(y) else y, mode=curve_mode(curve, len(x)),
+                                 name=plot_text(label), legendgroup=str(rid), legendrank=j, showlegend=r == 1, connectgaps=True,
+                                 line=dict(color=curve.color, width=1.8), meta=f"{rid}|{key}|smoothed",
+                                 hovertemplate=f"{plot_text(label)}<br>{plot_text(key)} (smoothed)<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>"),
+                      row=r, col=1)
     fig.update_xaxes(title_text="step", row=n, col=1)
     fig.update_layout(height=70 + row_height * n, margin=dict(l=60, r=20, t=60 if title else 36, b=40), autosize=True,
                       template="plotly_white", hovermode="x unified", uirevision="timeline",
@@ -121,22 +137,39 @@ class _Follow:
     def __init__(self, store, run_id, max_points):
         self.store, self.run_id, self.max_points = store, int(run_id), max_points
         self.cursor, self.dec, self.run = None, {}, store.run(self.run_id)
+        self.avg, self.finished = {}, False # (key, smoothing) -> the decimated moving average asked for (the newest few); whether the run's traces are complete
         self.version, self._t, self.lock = 0, 0.0, threading.RLock()
         self._streams = {} # (key, provisional) -> (version, stream): computed once per version for every session sharing this reader
 
-    def stream(self, key:str, provisional:bool=False) -> tuple:
-        "`key`'s display stream: (x, y, epoch), or with `provisional` (x, y, epoch, final) ending with the held-back points (`pending_points`). Computed once per `version` whoever asks (20 sessions of one run: once, not 20 times)."
+    def stream(self, key:str, provisional:bool=False, smoothing:float=0.0) -> tuple:
+        "`key`'s display stream: (x, y, epoch), or with `provisional` (x, y, epoch, final) ending with the held-back points (`pending_points`); with `smoothing`, y is its moving average (`smoothed`). Computed once per `version` whoever asks (20 sessions of one run: once, not 20 times)."
         with self.lock:
-            hit = self._streams.get((key, provisional))
+            hit = self._streams.get((key, provisional, smoothing))
             if hit is not None and hit[0] == self.version: return hit[1]
-            d = self.dec.get(key)
+            d = self.average(key, smoothing) if smoothing else self.dec.get(key)
             x, y, ep = d.display() if d is not None else (np.zeros(0, dtype=np.int64), np.zeros(0), 0)
             if not provisional: out = (x, y, ep)
             else:
                 px, py = pending_points(d) if d is not None else ((), ())
                 out = (np.concatenate([x, px]), np.concatenate([y, py]), ep, len(x)) if len(px) else (x, y, ep, len(x))
-            self._streams[(key, provisional)] = (self.version, out)
+            self._streams[(key, provisional, smoothing)] = (self.version, out)
             return out
+
+    keep_averages = 4 # moving averages kept per run (each holds its own copy of the run's points): the sessions' few smoothing values
+
+    def average(self, key:str, smoothing:float) -> Decimator:
+        "The decimated moving average of `key` at `smoothing` (`Decimator(smoothing=...)`), made from the points read so far on first use and extended by every `poll`."
+        with self.lock:
+            d = self.avg.pop((key, smoothing), None)
+            if d is None:
+                d = Decimator(self.max_points, smoothing)
+                if key in self.dec: d.extend(*self.dec[key].raw())
+                if self.finished: d.finish()
+            self.avg[(key, smoothing)] = d # the newest last
+            while len(self.avg) > self.keep_averages:
+                old = next(iter(self.avg)); del self.avg[old]
+                for p in (False, True): self._streams.pop((old[0], p, old[1]), None)
+            return d
 
     def poll(self, min_interval:float=0.0) -> int:
         "Read what is new, at most once per `min_interval` seconds whoever asks (sessions share this reader); returns `version`."
@@ -150,10 +183,14 @@ class _Follow:
             for k, (s, v) in tail.scalars.items():
                 if k not in self.dec: self.dec[k] = Decimator(self.max_points)
                 self.dec[k].extend(s, v)
+            for (k, _), d in self.avg.items():
+                if k in tail.scalars: d.extend(*tail.scalars[k])
             held = False # a finished run's last partial buckets, shown once
             if self.run["status"] in FINAL_STATUSES and not tail.scalars:
-                held = any(not d._flushed and d._used < d.n for d in self.dec.values())
-                for d in self.dec.values(): d.finish()
+                ds = (*self.dec.values(), *self.avg.values())
+                held = any(not d._flushed and d._used < d.n for d in ds)
+                for d in ds: d.finish()
+                self.finished = True
             if tail.scalars or held or (self.run.get("status"), self.run.get("step")) != was: self.version += 1
             return self.version
 
@@ -177,6 +214,7 @@ class RunTimeline(Explorer):
     tracks = param.ListSelector(default=[], objects=[], check_on_set=True, doc="the scalar keys shown, one row each (grouped by monitor prefix)")
     compare = param.ListSelector(default=[], objects=[], check_on_set=True, label="compare with", doc="other runs drawn over the selected one")
     log = param.Boolean(True, label="log scale", doc="log y axis for losses, learning rate, norms")
+    smoothing = param.Number(DEFAULT_SMOOTHING, bounds=(0, 0.99), step=0.01, doc="moving-average weight for the per-batch tracks (train/, gpw/, grad_norm, throughput), drawn over them (0: none)")
     max_points = param.Integer(2000, bounds=(4, None), precedence=-1, doc="display points per trace at most (the store keeps all)")
 
     live, interval, layout = True, 0.1, "column" # a notebook polls every 0.1 s; a served session is woken when its runs have news (`news`)
@@ -187,7 +225,7 @@ class RunTimeline(Explorer):
                  store=None, # a `RunStore` or a path
                  run:int|None=None, # the run to show (None: none yet)
                  shared:bool=False, # read each run through the reader every shared timeline of this process uses (a server's sessions)
-                 **params, # tracks, compare, log
+                 **params, # tracks, compare, log, smoothing
                 ):
         from lossviz.store import as_store
         self.store = as_store(store)
@@ -266,7 +304,7 @@ class RunTimeline(Explorer):
         return any(f.poll(gap) != self._seen.get(rid) for rid, f in list(self._follow.items()))
 
     def _figure_shape(self) -> tuple:
-        return (tuple(self.tracks), tuple(self._shown()), bool(self.log),
+        return (tuple(self.tracks), tuple(self._shown()), bool(self.log), self.smoothing,
                 tuple(f.label for f in self._follow.values()), tuple(sorted(self.param.tracks.objects)), self._single())
 
     def _single(self) -> tuple:
@@ -284,7 +322,12 @@ class RunTimeline(Explorer):
                                        all(d._flushed or d.n == d._used for d in f.dec.values()) for f in self._follow.values())
 
     def _traces(self) -> list:
+        "(run, key) of each raw trace, in figure order; the moving averages follow (`_averaged`)."
         return [(rid, key) for key in self.tracks for rid in self._shown()]
+
+    def _averaged(self) -> list:
+        "(run, key) of each moving-average trace, in figure order (after the raw ones): the per-batch tracks', when smoothing."
+        return [(rid, key) for rid, key in self._traces() if per_batch(key)] if self.smoothing > 0 else []
 
     provisional = True # `streams(provisional=True)`: the newest points of a partial bucket too (a view shows them at once)
 
@@ -292,16 +335,18 @@ class RunTimeline(Explorer):
                ) -> dict:
         "Trace index -> (x, y, epoch) of the decimated display arrays (append-only within an epoch); with `provisional`, (x, y, epoch, final): x, y end with the held-back points, of which the first `final` are final."
         out, none = {}, (np.zeros(0, dtype=np.int64), np.zeros(0), 0)
-        for i, (rid, key) in enumerate(self._traces()):
+        traces = self._traces()
+        for i, (rid, key, w) in enumerate([(r, k, 0.0) for r, k in traces] + [(r, k, self.smoothing) for r, k in self._averaged()]):
             f = self._follow.get(rid)
-            out[i] = f.stream(key, provisional) if f is not None else (none + (0,) if provisional else none)
+            out[i] = f.stream(key, provisional, w) if f is not None else (none + (0,) if provisional else none)
         return out
 
     def figure(self):
         "The timeline as shown now (`timeline_figure`)."
         series = {(rid, k): d.display()[:2] for rid, f in self._follow.items() for k, d in f.dec.items()}
         runs = [(rid, self._follow[rid].label) for rid in self._shown() if rid in self._follow]
-        return timeline_figure(series, list(self.tracks), runs, log=self.log, row_height=self.row_height)
+        averages = {(rid, k): self._follow[rid].average(k, self.smoothing).display()[:2] for rid, k in self._averaged() if rid in self._follow}
+        return timeline_figure(series, list(self.tracks), runs, log=self.log, row_height=self.row_height, smoothing=self.smoothing, averages=averages)
 
     def figure_height(self) -> int:
         "The figure's height in pixels for the tracks shown (before a new run logged anything: the default tracks' height)."
@@ -465,12 +510,15 @@ class RunsPage:
         if "tracks" in st: kw["tracks"] = st["tracks"] if isinstance(st["tracks"], list) else [st["tracks"]]
         if "compare" in st: kw["compare"] = st["compare"] if isinstance(st["compare"], list) else [st["compare"]]
         if "log" in st: kw["log"] = str(st["log"]).lower() in ("1", "true", "yes", "on")
+        if "smoothing" in st:
+            try: kw["smoothing"] = float(st["smoothing"])
+            except (TypeError, ValueError): ctx.notes.append(f"ignored URL state: smoothing: expected a number, got {st['smoothing']!r}")
         ids = [r["id"] for r in self.store.runs()]
         if run not in ids: run = self._best_run()
         try: self.timeline = RunTimeline(self.store, run=run, shared=autostart, **kw)
         except (ValueError, TypeError) as e:
             ctx.notes.append(f"ignored URL state: {e}"); self.timeline = RunTimeline(self.store, run=run, shared=autostart)
-        self.timeline.param.watch(lambda e: self._write_url(), ["tracks", "compare", "log"])
+        self.timeline.param.watch(lambda e: self._write_url(), ["tracks", "compare", "log", "smoothing"])
         from lossviz.app.core import explorer_view
         v = self.view_tl = explorer_view(self.timeline)
         v.pane.height = self.timeline.figure_height()
@@ -514,7 +562,8 @@ class RunsPage:
     def _write_url(self):
         tl = self.timeline
         self.ctx.set_state(run=tl.run_id, compare=list(tl.compare) or None,
-                           tracks=list(tl.tracks) if not tl._auto else None, log=None if tl.log else False)
+                           tracks=list(tl.tracks) if not tl._auto else None, log=None if tl.log else False,
+                           smoothing=None if tl.smoothing == DEFAULT_SMOOTHING else tl.smoothing)
 
     def refresh_table(self):
         "Re-read the runs and update the table (and the compare choices) if anything changed."

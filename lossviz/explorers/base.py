@@ -8,7 +8,8 @@ import math, weakref
 from dataclasses import dataclass, field, asdict
 import numpy as np
 import param
-from ..core import HParam, torch_threads
+from ..core import HParam, check_range, torch_threads
+from ..plots.runs import smoothed
 
 # %% auto #0
 __all__ = ['KINDS', 'Control', 'control_from_param', 'Explorer', 'loss_hparam_controls', 'set_loss_hparam', 'Decimator',
@@ -245,9 +246,11 @@ def _minmax(x:np.ndarray, y:np.ndarray, b:int) -> tuple[np.ndarray, np.ndarray]:
 class Decimator:
     "One growing trace for display: every raw point kept, at most `max_points` shown (min–max buckets), append-only between epochs."
     def __init__(self, max_points:int=2000, # display points at most (about half to all of it once decimation starts)
+                 smoothing:float=0.0, # keep and show the moving average of the points appended (`plots.runs.smoothed`); 0: the points
                 ):
         if max_points < 4: raise ValueError(f"max_points: expected at least 4, got {max_points}")
         self.max_points = int(max_points)
+        self.smoothing, self._ema = float(check_range(smoothing, "smoothing", 0, 1, high_open=True)), [0.0, 0] # the average's state
         self._rx, self._ry = [], [] # raw chunks
         self.n = 0 # raw points
         self.bucket, self.epoch = 1, 0
@@ -265,6 +268,7 @@ class Decimator:
         x, y = np.asarray(x), np.asarray(y, dtype=np.float64)
         if x.shape != y.shape or x.ndim != 1: raise ValueError(f"x, y: expected 1-D arrays of one length, got {x.shape} and {y.shape}")
         if not len(x): return self
+        if self.smoothing: y = smoothed(y, self.smoothing, self._ema) # continues the average of the points before
         self._rx.append(x); self._ry.append(y); self.n += len(x)
         if self._flushed: self._rebuild() # points after a flush: the shown partial bucket is stale
         else: self._consume()
@@ -304,7 +308,7 @@ class Decimator:
         return self._dx[0], self._dy[0], self.epoch
 
     def raw(self) -> tuple:
-        "(x, y): every point appended."
+        "(x, y): every point appended (their moving average, with `smoothing`)."
         return self._raw()
 
     def __repr__(self): return f"Decimator({self.n} raw, {self._shown()} shown, bucket {self.bucket}, epoch {self.epoch})"

@@ -9,7 +9,7 @@ import numpy as np
 import param
 from ..core import FINAL_STATUSES, check_range
 from .base import Explorer, Decimator
-from ..plots.runs import CURVES, MAX_MARKERS, curve_mode, run_curves
+from ..plots.runs import CURVES, DEFAULT_SMOOTHING, MAX_MARKERS, curve_mode, run_curves, smoothed, smoothed_curves
 from ..plots.style import esc, plot_text
 
 # %% auto #0
@@ -128,6 +128,7 @@ class RunMonitor(Explorer):
     log_loss = param.Boolean(True, label="log scale", doc="log scale for the loss panel (losses span decades)")
     height = param.Integer(340, bounds=(100, 3000), precedence=-1, doc="Figure height in pixels.")
     max_points = param.Integer(2000, bounds=(4, None), precedence=-1, doc="Display points per trace at most (the store keeps all).")
+    smoothing = param.Number(DEFAULT_SMOOTHING, bounds=(0, 0.99), step=0.01, doc="moving-average weight for the per-batch train curves, drawn over them (0: none)")
 
     live, layout = True, "bar"
 
@@ -135,7 +136,7 @@ class RunMonitor(Explorer):
                  run_or_id=None, # a `Run`, or a run id in `store`; None: no run until `show_run`
                  store=None, # a `RunStore` or a path; None: the run's own store, else the default file
                  interval:float=0.3, # seconds between polls of the store
-                 **params, # log_loss, height, max_points
+                 **params, # log_loss, smoothing, height, max_points
                 ):
         check_range(interval, "interval", 0, None, low_open=True)
         super().__init__(**params)
@@ -150,6 +151,7 @@ class RunMonitor(Explorer):
         "Show another run (read from its start)."
         self.feed = RunFeed(_run_id(run_or_id), self.store)
         self._dec = {c.key: Decimator(self.max_points) for c in CURVES}
+        self._avg, self._avg_w = {}, None # the smoothed curves' decimators, and the smoothing they were made for
         self._shape = None
         self.poll()
         self.figure_version += 1
@@ -165,12 +167,14 @@ class RunMonitor(Explorer):
         was = (self.feed.status, self.feed.run.get("step"), self.feed.run.get("summary"))
         tail, self.feed.cursor = self.feed.store.tail(self.feed.run_id, self.feed.cursor, limit=20000)
         self.feed.run = tail.run
+        avg = self._averages()
         for k, (s, v) in tail.scalars.items():
             if k in self._dec: self._dec[k].extend(s, v)
+            if k in avg: avg[k].extend(s, v)
             self.feed.points += len(s)
         self.feed.done = self.feed.status in FINAL and not tail.scalars
         if self.feed.status in FINAL:
-            for d in self._dec.values(): d.finish()
+            for d in (*self._dec.values(), *avg.values()): d.finish()
         shape = self._figure_shape()
         if shape != self._shape:
             if self._shape is not None: self.figure_version += 1
@@ -180,7 +184,16 @@ class RunMonitor(Explorer):
     def _figure_shape(self) -> tuple:
         "What fixes the figure besides its points: marker modes, the divergence mark, the title, the scale, any point at all."
         modes = tuple(curve_mode(c, self._dec[c.key].n) for c in CURVES)
-        return (modes, self._diverged_at(), self.feed.title(), self.log_loss, any(d.n for d in self._dec.values()))
+        return (modes, self._diverged_at(), self.feed.title(), self.log_loss, self.smoothing, any(d.n for d in self._dec.values()))
+
+    def _averages(self) -> dict:
+        "Key -> the `Decimator` of the moving average of each `smooth` curve at the current `smoothing` (rebuilt from the raw points when it changes)."
+        if self._avg_w != self.smoothing:
+            self._avg_w, self._avg = self.smoothing, {}
+            for c in smoothed_curves(CURVES, self.smoothing):
+                d = self._avg[c.key] = Decimator(self.max_points, self.smoothing).extend(*self._dec[c.key].raw())
+                if self.feed.status in FINAL: d.finish()
+        return self._avg
 
     def _diverged_at(self):
         if self.feed is None or self.feed.status != "diverged": return None
@@ -192,9 +205,12 @@ class RunMonitor(Explorer):
         return self.feed is None or self.feed.done
 
     def streams(self) -> dict:
-        "Trace index -> (x, y, epoch): the decimated display arrays of each curve."
+        "Trace index -> (x, y, epoch): the decimated display arrays of each curve, then those of the `smooth` ones' moving averages."
         if self.feed is None: return {}
-        return {i: self._dec[c.key].display() for i, c in enumerate(CURVES)}
+        out = {i: self._dec[c.key].display() for i, c in enumerate(CURVES)}
+        avg = self._averages()
+        for j, c in enumerate(smoothed_curves(CURVES, self.smoothing)): out[len(CURVES) + j] = avg[c.key].display()
+        return out
 
     def scalars(self) -> dict:
         "What is displayed: {key: (x, y)} (decimated)."
@@ -203,8 +219,11 @@ class RunMonitor(Explorer):
     def figure(self):
         "The run's curves as displayed (`plots.runs.run_curves`), the divergence step marked."
         if self.feed is None: return run_curves({}, title="no run selected", log_loss=self.log_loss, height=self.height)
-        fig = run_curves(self.scalars(), title=plot_text(self.feed.title()), log_loss=self.log_loss, height=self.height, diverged_at=self._diverged_at())
-        for i, c in enumerate(CURVES): fig.data[i].mode = curve_mode(c, self._dec[c.key].n) # by raw points: a decimated curve is long
+        fig = run_curves(self.scalars(), title=plot_text(self.feed.title()), log_loss=self.log_loss, height=self.height,
+                         diverged_at=self._diverged_at(), smoothing=self.smoothing,
+                         averages={k: d.display()[:2] for k, d in self._averages().items()})
+        curves = list(CURVES) + smoothed_curves(CURVES, self.smoothing)
+        for i, c in enumerate(curves): fig.data[i].mode = curve_mode(c, self._dec[c.key].n) # by raw points: a decimated curve is long
         return fig
 
     def _apply(self, **values):
@@ -232,9 +251,10 @@ class RunMonitor(Explorer):
         store = RunStore(os.path.join(tempfile.mkdtemp(prefix="lossviz-example-"), "runs.sqlite"))
         rid = store.create_run("example", config={"data": {"name": "digits"}, "model": {"name": "mlp"}, "loss": "cross_entropy"})
         store.set_status(rid, "running")
-        s = np.arange(1, steps + 1)
-        rows = [(int(t), t / 40, "train/loss", float(2.3 * np.exp(-t / 60) + 0.05)) for t in s]
-        rows += [(int(t), t / 40, "train/acc", float(1 - 0.9 * np.exp(-t / 50))) for t in s]
+        s, rng = np.arange(1, steps + 1), np.random.default_rng(0)
+        noise, jitter = np.exp(rng.normal(0, 0.3, steps)), rng.normal(0, 0.03, steps) # one batch per point: as noisy as a real run
+        rows = [(int(t), t / 40, "train/loss", float((2.3 * np.exp(-t / 60) + 0.05) * e)) for t, e in zip(s, noise)]
+        rows += [(int(t), t / 40, "train/acc", float(np.clip(1 - 0.9 * np.exp(-t / 50) + j, 0, 1))) for t, j in zip(s, jitter)]
         rows += [(int(t), t / 40, k, v) for t in s[39::40] for k, v in (("test/loss", float(2.3 * np.exp(-t / 70) + 0.1)), ("test/acc", float(1 - 0.9 * np.exp(-t / 60))))]
         store.log_scalars(rid, rows); store.heartbeat(rid, step=steps, epoch=steps / 40, summary={"train/loss": rows[steps - 1][3]})
         if status != "running": store.set_status(rid, status, error="loss became inf at step %d" % steps if status == "diverged" else None)

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from ..core import check_choice
+from ..core import check_choice, check_range
 from .style import base_layout
 
 # %% auto #0
-__all__ = ['CURVES', 'MAX_MARKERS', 'Curve', 'curve_mode', 'finite_for', 'run_curves']
+__all__ = ['CURVES', 'MAX_MARKERS', 'DEFAULT_SMOOTHING', 'Curve', 'curve_mode', 'finite_for', 'smoothed', 'per_batch',
+           'smoothed_curves', 'run_curves']
 
 # %% ../../nbs/30f_plots_runs.ipynb #41abae00
 @dataclass(frozen=True)
@@ -23,9 +24,10 @@ class Curve:
     label: str # legend label, e.g. "train"
     color: str # line colour
     markers: bool = False # draw markers (for sparse, per-epoch points)
+    smooth: bool = False # noisy per-batch points: drawn faint under their moving average when a view smooths (`smoothed`)
 
-CURVES = (Curve("train/loss", "loss", "train", "#1f77b4"), Curve("test/loss", "loss", "test", "#ff7f0e", True),
-          Curve("train/acc", "accuracy", "train", "#1f77b4"), Curve("test/acc", "accuracy", "test", "#ff7f0e", True))
+CURVES = (Curve("train/loss", "loss", "train", "#1f77b4", smooth=True), Curve("test/loss", "loss", "test", "#ff7f0e", True),
+          Curve("train/acc", "accuracy", "train", "#1f77b4", smooth=True), Curve("test/acc", "accuracy", "test", "#ff7f0e", True))
 
 # %% ../../nbs/30f_plots_runs.ipynb #b3663873
 def _xy(scalars:dict, key:str) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +59,35 @@ def finite_for(y:np.ndarray, # values
     y[bad] = np.nan
     return y
 
+# %% ../../nbs/30f_plots_runs.ipynb #a0284fc3
+DEFAULT_SMOOTHING = 0.6 # the views' default moving-average weight for `smooth` curves (TensorBoard's slider starts there too)
+
+def smoothed(y:np.ndarray, # values in step order
+             smoothing:float, # the weight w of the past, in [0, 1): 0 returns `y`
+             state:list|None=None, # [m, n] of the points before `y` (updated in place): a trace averaged chunk by chunk
+            ) -> np.ndarray:
+    "The debiased exponential moving average of `y` (TensorBoard's smoothing); non-finite values pass through, outside the average."
+    w = float(check_range(smoothing, "smoothing", 0, 1, high_open=True))
+    y = np.asarray(y, dtype=np.float64); out = y.copy()
+    if w == 0: return out
+    m, k = state if state is not None else (0.0, 0)
+    for i, v in enumerate(y.tolist()): # a loop, not a vectorised formula: a prefix's values come out bit for bit the same
+        if v - v == 0: # finite (inf - inf and nan - nan are nan)
+            m = w * m + (1 - w) * v; k += 1
+            out[i] = m / (1 - w ** k)
+    if state is not None: state[:] = [m, k]
+    return out
+
+def per_batch(key:str) -> bool:
+    "Whether the monitors log `key` from single batches (`train/`, `gpw/`, `grad_norm`, `throughput`): noisy, so a view smooths it."
+    return key.startswith(("train/", "gpw/")) or key in ("grad_norm", "throughput")
+
+def smoothed_curves(curves:tuple, # the figure's curves
+                    smoothing:float, # the view's smoothing
+                   ) -> list:
+    "The curves that get a moving-average trace (after the raw traces, in this order): the `smooth` ones, if `smoothing` > 0."
+    return [c for c in curves if c.smooth] if check_range(smoothing, "smoothing", 0, 1, high_open=True) > 0 else []
+
 # %% ../../nbs/30f_plots_runs.ipynb #9fcd6cb6
 def run_curves(scalars:dict, # {key: (steps, values)}, as `RunStore.scalars` returns
                curves:tuple=CURVES, # which keys to draw, where and how (`Curve`s)
@@ -65,21 +96,31 @@ def run_curves(scalars:dict, # {key: (steps, values)}, as `RunStore.scalars` ret
                log_loss:bool=True, # log scale for the loss panel (losses span decades)
                height:int=340, # figure height in pixels
                diverged_at:int|float|None=None, # the step where the run diverged: marked by a red dashed line
+               smoothing:float=0.0, # `smooth` curves: drawn faint, their moving average (`smoothed`) over them; 0: as they are
+               averages:dict|None=None, # {key: (steps, values)} of those averages as a live view holds them (decimated); None: from `scalars`
               ) -> go.Figure:
     "Loss and accuracy curves of one run, train against test, one panel per metric; a diverged run's step is marked."
     if not isinstance(scalars, dict): raise TypeError(f"scalars: expected a dict {{key: (steps, values)}}, got {type(scalars).__name__}")
     check_choice(x, "x", ("step", "epoch", "time"))
+    smooth = smoothed_curves(curves, smoothing)
     panels = list(dict.fromkeys(c.panel for c in curves))
+    rank = {lab: i for i, lab in enumerate(dict.fromkeys(c.label for c in curves))} # legend order: first use of a label
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, horizontal_spacing=0.08)
     seen = set()
-    for c in curves:
-        xs, ys = _xy(scalars, c.key)
-        col = panels.index(c.panel) + 1
-        fig.add_trace(go.Scatter(x=xs, y=finite_for(ys, log=log_loss and c.panel == "loss"), name=c.label, legendgroup=c.label,
-                                 showlegend=c.label not in seen, mode=curve_mode(c, len(xs)), line={"color": c.color, "width": 2},
-                                 marker={"size": 6}, meta=c.key, connectgaps=False,
-                                 hovertemplate=f"{c.key}<br>{x} %{{x}}<br>%{{y:.4g}}<extra></extra>"), row=1, col=col)
-        seen.add(c.label)
+    def add(c, xs, ys, faint=False, avg=False):
+        log = log_loss and c.panel == "loss"
+        show = c.label not in seen and not faint
+        fig.add_trace(go.Scatter(x=xs, y=finite_for(ys, log=log), name=c.label, legendgroup=c.label, legendrank=rank[c.label],
+                                 showlegend=show, mode=curve_mode(c, len(xs)), line={"color": c.color, "width": 1.2 if faint else 2},
+                                 opacity=0.3 if faint else None, marker={"size": 6}, meta=f"{c.key}|smoothed" if avg else c.key,
+                                 connectgaps=avg, hovertemplate=f"{c.key}{' (smoothed)' if avg else ''}<br>{x} %{{x}}<br>%{{y:.4g}}<extra></extra>"),
+                      row=1, col=panels.index(c.panel) + 1)
+        if show: seen.add(c.label)
+    for c in curves: add(c, *_xy(scalars, c.key), faint=c in smooth)
+    for c in smooth:
+        if averages is None: xs, ys = _xy(scalars, c.key); ys = smoothed(ys, smoothing)
+        else: xs, ys = _xy(averages, c.key)
+        add(c, xs, ys, avg=True)
     for i, p in enumerate(panels, 1):
         fig.update_xaxes(title_text=x, row=1, col=i)
         if p.startswith("acc"): fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=i)
