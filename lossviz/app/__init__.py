@@ -6,7 +6,7 @@ import importlib
 
 _PAGES = (  # slug, "module:function", title, one-line description, thumbnail, URL-state parameters
     ("runs", "runs:page", "Runs", "Start runs in their own processes; one timeline per run, every stored scalar; compare runs",
-     "curves", ("run", "compare", "tracks", "log")),
+     "curves", ("run", "compare", "tracks", "log", "smoothing")),
     ("losses", "explorers:losses_page", "Losses", "Loss and gradient weight against the margin for any classification loss",
      "loss", ("losses", "x")),
     ("pairs", "explorers:pairs_page", "Pairs", "How a pair loss weights every positive and negative pair (General Pair Weighting)",

@@ -214,7 +214,7 @@ class RunTimeline(Explorer):
     tracks = param.ListSelector(default=[], objects=[], check_on_set=True, doc="the scalar keys shown, one row each (grouped by monitor prefix)")
     compare = param.ListSelector(default=[], objects=[], check_on_set=True, label="compare with", doc="other runs drawn over the selected one")
     log = param.Boolean(True, label="log scale", doc="log y axis for losses, learning rate, norms")
-    smoothing = param.Number(DEFAULT_SMOOTHING, bounds=(0, 0.99), step=0.01, doc="moving-average weight for the per-batch tracks (train/, gpw/, grad_norm, throughput), drawn over them (0: none)")
+    smoothing = param.Number(DEFAULT_SMOOTHING, bounds=(0, 0.99), step=0.01, label="smoothing", doc="moving-average weight for the per-batch tracks (train/, gpw/, grad_norm, throughput), drawn over them (0: none)")
     max_points = param.Integer(2000, bounds=(4, None), precedence=-1, doc="display points per trace at most (the store keeps all)")
 
     live, interval, layout = True, 0.1, "column" # a notebook polls every 0.1 s; a served session is woken when its runs have news (`news`)

@@ -128,7 +128,7 @@ class RunMonitor(Explorer):
     log_loss = param.Boolean(True, label="log scale", doc="log scale for the loss panel (losses span decades)")
     height = param.Integer(340, bounds=(100, 3000), precedence=-1, doc="Figure height in pixels.")
     max_points = param.Integer(2000, bounds=(4, None), precedence=-1, doc="Display points per trace at most (the store keeps all).")
-    smoothing = param.Number(DEFAULT_SMOOTHING, bounds=(0, 0.99), step=0.01, doc="moving-average weight for the per-batch train curves, drawn over them (0: none)")
+    smoothing = param.Number(DEFAULT_SMOOTHING, bounds=(0, 0.99), step=0.01, label="smoothing", doc="moving-average weight for the per-batch train curves, drawn over them (0: none)")
 
     live, layout = True, "bar"
 

@@ -60,7 +60,7 @@ def finite_for(y:np.ndarray, # values
     return y
 
 # %% ../../nbs/30f_plots_runs.ipynb #a0284fc3
-DEFAULT_SMOOTHING = 0.6 # the views' default moving-average weight for `smooth` curves (TensorBoard's slider starts there too)
+DEFAULT_SMOOTHING = 0.8 # the views' default weight: about the last 1 / (1 - w) = 5 points, 50 steps at the monitors' default schedule
 
 def smoothed(y:np.ndarray, # values in step order
              smoothing:float, # the weight w of the past, in [0, 1): 0 returns `y`
