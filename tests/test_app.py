@@ -7,6 +7,7 @@ import lossviz.app, lossviz.app.explorers # (a submodule is an attribute only on
 from lossviz.store import RunStore
 from lossviz.app.core import HOSTILE_NAME, PageContext, build_page, cards_html, get_page, pages, plot_text, esc
 from lossviz.app.runs import RunTimeline, RunsPage, runs_rows, status_pill, timeline_figure
+from lossviz.plots.runs import DEFAULT_SMOOTHING
 from lossviz.runner import Launcher, Limits
 from _util import wait
 
@@ -38,15 +39,17 @@ def test_url_state_restores_the_runs_page_and_bad_values_are_ignored(tmp_path):
     for n in ("a", "b", "c"):
         r = s.create_run(n); s.log_scalars(r, [(i, 0, k, 1.0 / i) for i in range(1, 5) for k in ("train/loss", "lr", "gpw/pos_weight")]); ids.append(r)
     ctx = PageContext(get_page("runs"), s, args={"run": [str(ids[0]).encode()], "compare": [f"{ids[1]},{ids[2]}".encode()],
-                                                  "tracks": [b"lr,gpw/pos_weight"], "log": [b"false"]})
+                                                  "tracks": [b"lr,gpw/pos_weight"], "log": [b"false"], "smoothing": [b"0.5"]})
     page = RunsPage(ctx, autostart=False)
     tl = page.timeline
     assert tl.run_id == ids[0] and list(tl.compare) == [str(ids[1]), str(ids[2])]
-    assert list(tl.tracks) == ["lr", "gpw/pos_weight"] and tl.log is False
-    assert len(tl.figure().data) == 6 # 2 tracks x 3 runs
-    bad = PageContext(get_page("runs"), s, args={"run": [b"999"], "compare": [b"x,<b>"], "tracks": [b"lr"]})
-    page = RunsPage(bad, autostart=False)
-    assert page.timeline.run_id == ids[2] and list(page.timeline.compare) == [] # the newest run; unknown ids dropped
+    assert list(tl.tracks) == ["lr", "gpw/pos_weight"] and tl.log is False and tl.smoothing == 0.5
+    assert len(tl.figure().data) == 9 # 2 tracks x 3 runs, then the per-batch gpw/pos_weight's moving average x 3 runs
+    for smoothing in (b"x", b"2"): # not a number; out of [0, 0.99]: ignored, with a note
+        bad = PageContext(get_page("runs"), s, args={"run": [b"999"], "compare": [b"x,<b>"], "tracks": [b"lr"], "smoothing": [smoothing]})
+        page = RunsPage(bad, autostart=False)
+        assert page.timeline.run_id == ids[2] and list(page.timeline.compare) == [] # the newest run; unknown ids dropped
+        assert page.timeline.smoothing == DEFAULT_SMOOTHING and any("smoothing" in n for n in bad.notes), bad.notes
     ctx = PageContext(get_page("losses"), s, args={"losses": [b"focal,gce"]})
     assert list(lossviz.app.explorers.losses_page(ctx).losses) == ["focal", "gce"]
 
@@ -62,8 +65,8 @@ def test_timeline_groups_every_scalar_and_streams_bounded(tmp_path):
         sizes.append(sum(len(x) for x, _, _ in tl.streams().values()))
     groups = [k.split("/")[0] if "/" in k else "optimizer" for k in tl.param.tracks.objects]
     assert groups == ["train", "test", "optimizer", "optimizer", "gpw", "retrieval", "landscape", "collapse", "calibration"]
-    assert max(sizes) <= 400 * len(tl.tracks) # display points per trace stay bounded however long the run
-    tl.set(tracks=keys); assert len(tl.figure().data) == len(keys)
+    assert max(sizes) <= 400 * len(tl.streams()) # display points per trace (the moving averages too) stay bounded however long the run
+    tl.set(tracks=keys); assert len(tl.figure().data) == len(keys) + 3 # + the averages of train/loss, grad_norm, gpw/neg_weight
     while tl.poll(): pass # a poll reads at most 20,000 rows
     assert tl.poll() is False # nothing new: nothing to send
 
@@ -73,11 +76,11 @@ def test_a_track_of_one_point_gets_its_marker_and_loses_it_with_the_second(tmp_p
     s = RunStore(tmp_path / "runs.sqlite"); r = s.create_run("one"); s.set_status(r, "running")
     s.log_scalars(r, [(1, 0.1, "train/loss", 2.0), (1, 0.1, "lr", 0.1), (2, 0.2, "lr", 0.1)])
     tl = RunTimeline(s, run=r, tracks=["train/loss", "lr"])
-    assert [t.mode for t in tl.figure().data] == ["lines+markers", "lines"]
+    assert [t.mode for t in tl.figure().data] == ["lines+markers", "lines", "lines+markers"] # (the last: train/loss's moving average)
     v = tl.figure_version
     s.log_scalars(r, [(2, 0.2, "train/loss", 1.5)])
     assert tl.poll() and tl.figure_version > v # the figure is redrawn: a streamed point would not change the mode
-    assert [t.mode for t in tl.figure().data] == ["lines", "lines"]
+    assert [t.mode for t in tl.figure().data] == ["lines", "lines", "lines"]
     assert [t.mode for t in timeline_figure({}, ["lr"], [(r, "one")]).data] == ["lines"] # an empty track: nothing to mark
 
 
@@ -104,7 +107,9 @@ def test_an_update_sends_the_new_points_only_whatever_the_run_length(tmp_path):
         tail = pv._tails[model.id]
         assert [(e.model, e.attr) for e in events] == [(tail, "data")] # nothing else changed (no column, no re-render)
         assert msg.buffers == [] # a few rows go inline as JSON: 3 websocket frames per update (binary buffers add 2 frames each)
-        xs = list(tail.data["x"])
+        assert set(tail.data["i"]) == {0, 1} # the train loss and its moving average (`smoothing`), nothing else
+        xs = [x for x, i in zip(tail.data["x"], tail.data["i"]) if i == 0]
+        assert xs == [x for x, i in zip(tail.data["x"], tail.data["i"]) if i == 1] # the average grows by the same steps
         assert xs and min(xs) > n and xs[-1] == n + 6 # only steps after the first update's, the newest shown at once
         # the browser's copy (spliced at k) equals the display arrays, checked against the decimator directly
         d = tl._follow[r].dec["train/loss"]; x, y, ep, final = tl.streams(provisional=True)[0]

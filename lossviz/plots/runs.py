@@ -78,6 +78,8 @@ def smoothed(y:np.ndarray, # values in step order
     if state is not None: state[:] = [m, k]
     return out
 
+
+# %% ../../nbs/30f_plots_runs.ipynb #cca5e4f3
 def per_batch(key:str) -> bool:
     "Whether the monitors log `key` from single batches (`train/`, `gpw/`, `grad_norm`, `throughput`): noisy, so a view smooths it."
     return key.startswith(("train/", "gpw/")) or key in ("grad_norm", "throughput")

@@ -84,14 +84,16 @@ def test_every_page_renders_offline_without_console_errors(gallery, tab, slug, w
 def test_runs_page_url_state_and_interactions(gallery, tab):
     page = tab.page
     runs = sorted(r["id"] for r in gallery.store.runs())
-    open_page(tab, f"{gallery.url}runs?run={runs[0]}&compare={runs[1]}&tracks=train/loss,gpw/pos_weight")
-    wait_until(lambda: len(page.evaluate(TRACES_JS)[0]) == 4, 60, what="2 tracks x 2 runs from the URL")
+    open_page(tab, f"{gallery.url}runs?run={runs[0]}&compare={runs[1]}&tracks=train/loss,gpw/pos_weight&smoothing=0.5")
+    wait_until(lambda: len(page.evaluate(TRACES_JS)[0]) == 8, 60, what="2 tracks x 2 runs from the URL, and their moving averages")
     metas = [m for m, n in page.evaluate(TRACES_JS)[0]]
-    assert metas == [f"{runs[0]}|train/loss", f"{runs[1]}|train/loss", f"{runs[0]}|gpw/pos_weight", f"{runs[1]}|gpw/pos_weight"]
+    raw = [f"{r}|{k}" for k in ("train/loss", "gpw/pos_weight") for r in runs[:2]] # both per-batch: each drawn under its average
+    assert metas == raw + [m + "|smoothed" for m in raw], metas
     # an interaction updates the figure and the address: remove a track chip
     page.locator(".choices__item--selectable", has_text="gpw/pos_weight").locator("button").first.click()
-    wait_until(lambda: len(page.evaluate(TRACES_JS)[0]) == 2, 60, what="the figure to drop the removed track")
+    wait_until(lambda: len(page.evaluate(TRACES_JS)[0]) == 4, 60, what="the figure to drop the removed track")
     wait_until(lambda: "tracks=train%2Floss" in page.url or "tracks=train/loss" in page.url, 30, what="the URL to follow the tracks")
+    assert "smoothing=0.5" in page.url, page.url # the URL's smoothing stays in the address
     assert tab.errors() == []
 
 
