@@ -131,11 +131,20 @@ def _restored(lab, page) -> bool:
     to end as 'Error displaying widget: model not found' (_diagnose: the kernel's states, with those models, had arrived
     0.6 s before; plotly.js was not being evaluated)."""
     if "True" not in lab.kernel_eval(page, f"print('ex_{NAMES[0]}' in globals())"): return False
-    page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets[1].node.scrollIntoView()")
-    _wait_plots(lab, page, 1, timeout=120)
+    for attempt in (1, 2):
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets[1].node.scrollIntoView()")
+        first = wait_until(lambda: ("drawn" if _drawn(lab.plots(page, 1), 1) else "lost" if page.evaluate(VIEWS_JS, 1)[1] else None),
+                           120, 0.05, "the plot(s) of cell 1, restored")
+        if first != "lost": break
+        # every output 'model not found' before any cell ran: JupyterLab's widget manager lost its restore from the
+        # kernel (seen once in ~20 CI runs, on a machine loaded by other work: ipywidgets' restore race). A user reloads
+        # the page; so does this test, once: a second loss fails
+        assert attempt == 1, f"restored outputs show 'model not found' after a reload too: {_diagnose(lab, page)}"
+        print("the restored outputs showed 'model not found' before any cell ran (JupyterLab's restore race): reloading once")
+        lab.open(page)
     # and every restored widget output has resolved its model (its view rendered), not only the first cell's: re-running
     # the README cell while later outputs (the edge cells') were still being restored made them end as 'model not found'
-    # in one of three module runs. An output that shows 'model not found' here, before any cell ran, is a real failure
+    # in one of three module runs. An output that shows 'model not found' here (after the reload above, if any) is a real failure
     for i, want in enumerate(page.evaluate(WIDGET_OUTPUTS_JS)):
         if not want: continue
         page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.scrollIntoView()", i)
@@ -147,10 +156,13 @@ def _restored(lab, page) -> bool:
     return True
 
 
+def _drawn(plots, n:int=1) -> bool:
+    "Whether at least `n` plots (`lab.plots`) are drawn with data."
+    return bool(plots) and len(plots) >= n and all(q["renders"] >= 1 and q["svg"] and q["points"] > 0 for q in plots)
+
 def _wait_plots(lab, page, i, n=1, timeout=60):
     "Wait for the plot(s) of cell i to be drawn with data (the first drawing already has it: the widget opens with its figure)."
-    return wait_until(lambda: (p := lab.plots(page, i)) and len(p) >= n and all(q["renders"] >= 1 and q["svg"] and q["points"] > 0 for q in p) and p,
-                      timeout, 0.05, f"the plot(s) of cell {i}")
+    return wait_until(lambda: (p := lab.plots(page, i)) and _drawn(p, n) and p, timeout, 0.05, f"the plot(s) of cell {i}")
 
 
 def test_every_explorer_renders_without_errors_then_survives_a_reload(lab, tab):
