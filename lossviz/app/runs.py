@@ -56,7 +56,7 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
     from plotly.subplots import make_subplots
     from lossviz.plots.runs import Curve, curve_mode, per_batch, smoothed, smoothed_curves
     n = max(1, len(tracks))
-    avg = [] # (row, run index, run id, label, key) of the moving averages, drawn after every raw trace
+    avg = [] # (row, run index, run id, label, key, curve) of the moving averages, drawn after every raw trace
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.35 / n),
                         subplot_titles=[plot_text(t) for t in tracks] or [""])
     for r, key in enumerate(tracks, 1):
@@ -139,7 +139,7 @@ class _Follow:
         self.cursor, self.dec, self.run = None, {}, store.run(self.run_id)
         self.avg, self.finished = {}, False # (key, smoothing) -> the decimated moving average asked for (the newest few); whether the run's traces are complete
         self.version, self._t, self.lock = 0, 0.0, threading.RLock()
-        self._streams = {} # (key, provisional) -> (version, stream): computed once per version for every session sharing this reader
+        self._streams = {} # (key, provisional, smoothing) -> (version, stream): computed once per version for every session sharing this reader
 
     def stream(self, key:str, provisional:bool=False, smoothing:float=0.0) -> tuple:
         "`key`'s display stream: (x, y, epoch), or with `provisional` (x, y, epoch, final) ending with the held-back points (`pending_points`); with `smoothing`, y is its moving average (`smoothed`). Computed once per `version` whoever asks (20 sessions of one run: once, not 20 times)."
