@@ -14,9 +14,9 @@ from .core import esc, plot_text, served_doc
 from ..plots.runs import DEFAULT_SMOOTHING, per_batch
 
 # %% auto #0
-__all__ = ['GROUPS', 'DEFAULT_TRACKS', 'LOG_HINTS', 'RUN_COLORS', 'STATUS_COLORS', 'TABLE_COLUMNS', 'group_of', 'order_tracks',
-           'wants_log', 'timeline_figure', 'status_pill', 'pending_points', 'shared_follow', 'RunTimeline', 'runs_rows',
-           'shared_runs', 'RunsPage', 'page']
+__all__ = ['GROUPS', 'DEFAULT_TRACKS', 'LOG_HINTS', 'RUN_COLORS', 'STATUS_COLORS', 'TABLE_COLUMNS', 'TABLE_DTYPES', 'group_of',
+           'order_tracks', 'wants_log', 'timeline_figure', 'status_pill', 'pending_points', 'shared_follow',
+           'RunTimeline', 'runs_rows', 'shared_runs', 'RunsPage', 'page']
 
 # %% ../../nbs/33b_app_runs.ipynb #aa76ea02
 GROUPS = ("train", "test", "optimizer", "gpw", "retrieval", "landscape", "collapse", "calibration") # display order; others follow
@@ -407,6 +407,11 @@ class RunTimeline(Explorer):
 
 # %% ../../nbs/33b_app_runs.ipynb #0fc76fcc
 TABLE_COLUMNS = ("id", "name", "status", "setup", "epoch", "step", "train loss", "test acc %", "started")
+# one dtype per column whatever the rows (an empty table, a run with no loss yet): Tabulator's configuration follows the
+# dtypes (number sorters), and a changed configuration rebuilds the table in the browser, where a cell patch arriving
+# during that rebuild threw "Cannot read properties of null (reading 'verticalFillMode')" (Panel's patch path calls
+# Tabulator's setData unguarded; the first run's row, then its status a moment later, did it on a slow machine)
+TABLE_DTYPES = {"id": "int64", "epoch": "float64", "step": "int64", "train loss": "float64", "test acc %": "float64"}
 # (data, model, loss and device share one "setup" column: twelve columns did not fit a 1000 px window's table)
 
 def _cfg_name(run:dict, key:str) -> str:
@@ -590,7 +595,7 @@ class RunsPage:
         self._rows = rows
         self._updating = True
         try:
-            self.table.value = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+            self.table.value = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).astype(TABLE_DTYPES)
             ids = [r["id"] for r in rows]
             shown = self.timeline.run_id
             self.table.selection = [ids.index(shown)] if shown in ids else []

@@ -132,7 +132,8 @@ def tab(browser, request):
     page = ctx.new_page(); page.set_default_timeout(90_000)
     t = Tab(page)
     page.on("console", lambda m: t.console.append((m.type, m.text)))
-    page.on("pageerror", lambda e: t.console.append(("pageerror", str(e))))
+    # (an uncaught page error keeps the top of its stack: which library, which call)
+    page.on("pageerror", lambda e: t.console.append(("pageerror", str(e) + (f" | {e.stack.splitlines()[1:14]}" if getattr(e, "stack", None) else ""))))
     yield t
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
