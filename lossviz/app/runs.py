@@ -11,7 +11,7 @@ import param
 from ..core import ACTIVE_STATUSES, FINAL_STATUSES
 from ..explorers.base import Explorer, Decimator
 from .core import esc, plot_text, served_doc
-from ..plots.runs import DEFAULT_SMOOTHING, per_batch
+from ..plots.runs import DEFAULT_SMOOTHING, Curve, curve_mode, per_batch, smoothed, smoothed_curves
 
 # %% auto #0
 __all__ = ['GROUPS', 'DEFAULT_TRACKS', 'LOG_HINTS', 'RUN_COLORS', 'STATUS_COLORS', 'TABLE_COLUMNS', 'TABLE_DTYPES', 'group_of',
@@ -54,7 +54,6 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
     "One row per track on a shared step axis, one colour per run; trace order: for each track, for each run; then the moving averages, in that order."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
-    from lossviz.plots.runs import Curve, curve_mode, per_batch, smoothed, smoothed_curves
     n = max(1, len(tracks))
     avg = [] # (row, run index, run id, label, key, curve) of the moving averages, drawn after every raw trace
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.35 / n),
@@ -137,7 +136,7 @@ class _Follow:
     def __init__(self, store, run_id, max_points):
         self.store, self.run_id, self.max_points = store, int(run_id), max_points
         self.cursor, self.dec, self.run = None, {}, store.run(self.run_id)
-        self.avg, self.finished = {}, False # (key, smoothing) -> the decimated moving average asked for (the newest few); whether the run's traces are complete
+        self.avg = {} # (key, smoothing) -> the decimated moving average asked for (the newest few)
         self.version, self._t, self.lock = 0, 0.0, threading.RLock()
         self._streams = {} # (key, provisional, smoothing) -> (version, stream): computed once per version for every session sharing this reader
 
@@ -161,10 +160,7 @@ class _Follow:
         "The decimated moving average of `key` at `smoothing` (`Decimator(smoothing=...)`), made from the points read so far on first use and extended by every `poll`."
         with self.lock:
             d = self.avg.pop((key, smoothing), None)
-            if d is None:
-                d = Decimator(self.max_points, smoothing)
-                if key in self.dec: d.extend(*self.dec[key].raw())
-                if self.finished: d.finish()
+            if d is None: d = self.dec[key].averaged(smoothing) if key in self.dec else Decimator(self.max_points, smoothing)
             self.avg[(key, smoothing)] = d # the newest last
             while len(self.avg) > self.keep_averages:
                 old = next(iter(self.avg)); del self.avg[old]
@@ -190,7 +186,6 @@ class _Follow:
                 ds = (*self.dec.values(), *self.avg.values())
                 held = any(not d._flushed and d._used < d.n for d in ds)
                 for d in ds: d.finish()
-                self.finished = True
             if tail.scalars or held or (self.run.get("status"), self.run.get("step")) != was: self.version += 1
             return self.version
 

@@ -256,6 +256,7 @@ class Decimator:
         self.bucket, self.epoch = 1, 0
         self._dx, self._dy = [], [] # display chunks
         self._used, self._flushed = 0, False # raw points already in the display; whether a partial bucket was shown
+        self.finished = False # `finish` was called and no point came after
 
     def _raw(self):
         if len(self._rx) > 1: self._rx, self._ry = [np.concatenate(self._rx)], [np.concatenate(self._ry)]
@@ -269,7 +270,7 @@ class Decimator:
         if x.shape != y.shape or x.ndim != 1: raise ValueError(f"x, y: expected 1-D arrays of one length, got {x.shape} and {y.shape}")
         if not len(x): return self
         if self.smoothing: y = smoothed(y, self.smoothing, self._ema) # continues the average of the points before
-        self._rx.append(x); self._ry.append(y); self.n += len(x)
+        self._rx.append(x); self._ry.append(y); self.n += len(x); self.finished = False
         if self._flushed: self._rebuild() # points after a flush: the shown partial bucket is stale
         else: self._consume()
         return self
@@ -299,7 +300,14 @@ class Decimator:
     def finish(self) -> "Decimator":
         "Show the held-back partial bucket too (the trace is complete)."
         if not self._flushed and self._used < self.n: self._consume(final=True)
+        self.finished = True
         return self
+
+    def averaged(self, smoothing:float, # the moving average's weight (`plots.runs.smoothed`)
+                ) -> "Decimator":
+        "A new decimator of this trace's moving average: its points so far, averaged, and finished if this one is (a view's new `smoothing`)."
+        d = Decimator(self.max_points, smoothing).extend(*self._raw())
+        return d.finish() if self.finished else d
 
     def display(self) -> tuple:
         "(x, y, epoch): the display arrays and their epoch."

@@ -9,7 +9,7 @@ import numpy as np
 import param
 from ..core import FINAL_STATUSES, check_range
 from .base import Explorer, Decimator
-from ..plots.runs import CURVES, DEFAULT_SMOOTHING, MAX_MARKERS, curve_mode, run_curves, smoothed, smoothed_curves
+from ..plots.runs import CURVES, DEFAULT_SMOOTHING, MAX_MARKERS, curve_mode, run_curves, smoothed_curves
 from ..plots.style import esc, plot_text
 
 # %% auto #0
@@ -190,9 +190,7 @@ class RunMonitor(Explorer):
         "Key -> the `Decimator` of the moving average of each `smooth` curve at the current `smoothing` (rebuilt from the raw points when it changes)."
         if self._avg_w != self.smoothing:
             self._avg_w, self._avg = self.smoothing, {}
-            for c in smoothed_curves(CURVES, self.smoothing):
-                d = self._avg[c.key] = Decimator(self.max_points, self.smoothing).extend(*self._dec[c.key].raw())
-                if self.feed.status in FINAL: d.finish()
+            for c in smoothed_curves(CURVES, self.smoothing): self._avg[c.key] = self._dec[c.key].averaged(self.smoothing)
         return self._avg
 
     def _diverged_at(self):
