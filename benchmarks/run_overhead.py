@@ -43,7 +43,7 @@ Run with no monitors (its own loop: counting, the schedule, the divergence check
     python benchmarks/run_overhead.py --threads 1 --lockstep 24 --repeats 0     # the drift-free number alone
     python benchmarks/run_overhead.py --device cuda --dataset digits --epochs 20
 """
-import argparse, gc, itertools, os, statistics, tempfile, time
+import argparse, copy, gc, itertools, os, statistics, tempfile, time
 import torch.nn.functional as F
 from pathlib import Path
 import torch
@@ -97,6 +97,11 @@ def _breakdown(ds, dev, epochs, batch_size, hidden, store):
     def step_plain():
         loss = F.cross_entropy(net(x), y); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     base = min(_cpu(step_plain, 200) for _ in range(5))
+    twin = copy.deepcopy(net); F.cross_entropy(twin(x), y).backward() # a copy with gradients: its weights may drift here
+    run_opt, plain_opt = (torch.optim.SGD(twin.parameters(), lr=1e-6, momentum=0.9, foreach=f) for f in (True, None))
+    for o in (run_opt, plain_opt): o.step() # momentum buffers exist (the steady state)
+    rows.append(("the optimizer step: the Run's foreach SGD minus the per-parameter default a plain loop gets",
+                 min(_cpu(run_opt.step, 300) for _ in range(3)) - min(_cpu(plain_opt.step, 300) for _ in range(3))))
     with trusted_inputs():
         reg = min(_cpu(lambda: r.objective.forward(x, y), 300) for _ in range(3)) - min(_cpu(lambda: F.cross_entropy(net(x), y), 300) for _ in range(3))
     rows.append(("loss through the registry + objective (forward only)", reg))
@@ -171,11 +176,12 @@ def count_ops(ds, dev, epochs, batch_size, hidden, store, lr, seed, top=8):
                                                           for k, v in d.most_common(top) if v))
 
 
-def plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us=0.0, evaluate=True):
-    "The hand-written loop as a generator: yields once set up (model, optimizer, batches), then after each epoch (and its evaluation)."
+def plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us=0.0, evaluate=True, foreach=None):
+    """The hand-written loop as a generator: yields once set up (model, optimizer, batches), then after each epoch (and
+    its evaluation). `foreach=None` is torch's default optimizer (per-parameter on a CPU), `True` the Run's."""
     seed_everything(seed)
     net = M.get("mlp", data=ds, seed=seed, hidden=hidden).to(dev)
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, foreach=foreach)
     ce = torch.nn.functional.cross_entropy # plain torch: no lossviz in this loop but the batches
     loader = D.batches(ds.x_train, ds.y_train, batch_size, shuffle=True, seed=seed) # the Run's batches, in the Run's order
     busy = int(busy_us * 1e3)
@@ -218,11 +224,12 @@ class _Lockstep(Monitor):
         self.t = _clock(self.dev); self.plain_ep.append((self.t[0] - t[0], self.t[1] - t[1]))
 
 
-def lockstep_run(ds, dev, epochs, batch_size, lr, seed, hidden, store, monitors="default", evaluate=True, loop=None):
+def lockstep_run(ds, dev, epochs, batch_size, lr, seed, hidden, store, monitors="default", evaluate=True, loop=None, foreach=None):
     """One Run and one plain+eval loop (plain without evaluation if not `evaluate`) in lockstep: `(run epochs, plain
     epochs, run fixed, plain fixed)`, each epoch and fixed cost as (training-thread CPU ns, wall ns). `loop` replaces
-    the Run's training loop for this run (the method's floor: `_harness_loop`)."""
-    mon = _Lockstep(plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, evaluate=evaluate), dev)
+    the Run's training loop for this run (the method's floor: `_harness_loop`); `foreach` is the plain loop's optimizer
+    (None: torch's default, as a user writes it; True: the Run's)."""
+    mon = _Lockstep(plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, evaluate=evaluate, foreach=foreach), dev)
     ms = ([] if monitors is None else [monitors] if isinstance(monitors, str) else list(monitors)) + [mon]
     t0 = _clock(dev)
     r = Run("mlp", ds, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev, store=store, monitors=ms,
@@ -324,7 +331,10 @@ def main(argv=None):
               f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; ratio Run / plain+eval (training-thread CPU, wall)")
         cases = [("check of the method: plain / plain", lambda: lockstep_plain(*args, 0.0)),
                  ("check of the method: plain+30us/step / plain", lambda: lockstep_plain(*args, 30.0)),
-                 ("Run (default monitors, store) / plain+eval", lambda: lockstep_run(*args, store))]
+                 ("Run (default monitors, store) / plain+eval", lambda: lockstep_run(*args, store)),
+                 # the Run's optimizer is foreach (the same numbers, less Python per step): against a plain loop with
+                 # the same optimizer, what is left is lossviz's machinery alone
+                 ("the same / plain+eval with the Run's optimizer", lambda: lockstep_run(*args, store, foreach=True))]
         if a.split:
             # every part keeps the test monitor: it is the evaluation plain+eval does (a Run without it does less work)
             # the floors: a Run that does exactly the plain loop's work (no monitor, no evaluation on either side), then

@@ -62,6 +62,23 @@ def test_run_trains_exactly_like_a_plain_loop(digits, store):
     assert c["test/loss"][1][-1] == pytest.approx(float(F.cross_entropy(zt, digits.y_test)), rel=1e-5)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_run_optimizers_are_foreach_with_the_default_numbers(digits, optimizer):
+    "The Run's optimizers update all parameters in one call (foreach); on a CPU, bit for bit torch's default per-parameter loop."
+    run = Run("mlp", digits, optimizer=optimizer, weight_decay=1e-3, store=False, epochs=1)
+    assert run.optimizer.defaults["foreach"] is True
+    cls, kw = {"sgd": (torch.optim.SGD, {"lr": 0.05, "momentum": 0.9}), "adam": (torch.optim.Adam, {"lr": 1e-3}),
+               "adamw": (torch.optim.AdamW, {"lr": 1e-3})}[optimizer]
+    nets = [M.get("mlp", data=digits, seed=0) for _ in range(2)]
+    opts = [cls(nets[0].parameters(), weight_decay=1e-3, foreach=True, **kw), cls(nets[1].parameters(), weight_decay=1e-3, **kw)]
+    assert opts[1].defaults["foreach"] is None # torch's default, per parameter on a CPU
+    for x, y in list(D.batches(digits.x_train, digits.y_train, 64, seed=0))[:8]:
+        for net, opt in zip(nets, opts):
+            opt.zero_grad(set_to_none=True); F.cross_entropy(net(x), y).backward(); opt.step()
+    assert all(torch.equal(p, q) for p, q in zip(*(n.parameters() for n in nets)))
+    assert not all(torch.equal(p, q) for p, q in zip(nets[0].parameters(), M.get("mlp", data=digits, seed=0).parameters()))
+
+
 def test_train_metrics_are_the_logged_steps_batch(digits, store):
     "With every=5 the train loss and accuracy at step s are those of step s's batch, as a plain loop computes them."
     run = Run("mlp", digits, epochs=2, store=store, every=5).run_sync()

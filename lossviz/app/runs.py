@@ -11,12 +11,13 @@ import param
 from ..core import ACTIVE_STATUSES, FINAL_STATUSES
 from ..explorers.base import Explorer, Decimator
 from .core import esc, plot_text, served_doc
+from ..plots.style import status_html
 from ..plots.runs import DEFAULT_SMOOTHING, Curve, curve_mode, per_batch, smoothed, smoothed_curves
 
 # %% auto #0
-__all__ = ['GROUPS', 'DEFAULT_TRACKS', 'LOG_HINTS', 'RUN_COLORS', 'STATUS_COLORS', 'TABLE_COLUMNS', 'TABLE_DTYPES', 'group_of',
-           'order_tracks', 'wants_log', 'timeline_figure', 'status_pill', 'pending_points', 'shared_follow',
-           'RunTimeline', 'runs_rows', 'shared_runs', 'RunsPage', 'page']
+__all__ = ['GROUPS', 'DEFAULT_TRACKS', 'LOG_HINTS', 'RUN_COLORS', 'TABLE_COLUMNS', 'TABLE_DTYPES', 'group_of', 'order_tracks',
+           'wants_log', 'timeline_figure', 'status_pill', 'pending_points', 'shared_follow', 'RunTimeline', 'runs_rows',
+           'shared_runs', 'RunsPage', 'page']
 
 # %% ../../nbs/33b_app_runs.ipynb #aa76ea02
 GROUPS = ("train", "test", "optimizer", "gpw", "retrieval", "landscape", "collapse", "calibration") # display order; others follow
@@ -97,9 +98,6 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
     return fig
 
 # %% ../../nbs/33b_app_runs.ipynb #2f28d487
-STATUS_COLORS = {"created": "#6c757d", "running": "#198754", "paused": "#d39e00", "finished": "#0d6efd",
-                 "stopped": "#495057", "failed": "#dc3545", "diverged": "#b02a37", "interrupted": "#fd7e14"}
-
 def _epoch_text(epoch) -> str:
     "An epoch for the header: '300' when integral, '12.35' mid-epoch."
     e = float(epoch or 0)
@@ -107,13 +105,8 @@ def _epoch_text(epoch) -> str:
 
 def status_pill(run:dict) -> str:
     "HTML: a coloured status pill plus id, epoch, step, with every stored text escaped."
-    st = str(run.get("status") or "created"); col = STATUS_COLORS.get(st, "#6c757d")
-    bits = [f"run {run.get('id')}", esc(run.get("name") or ""), f"epoch {_epoch_text(run.get('epoch'))}", f"step {int(run.get('step') or 0)}"]
-    out = (f'<span class="lossviz-status" data-status="{esc(st)}" style="background:{col};color:#fff;border-radius:10px;'
-           f'padding:2px 10px;font-weight:600;font-size:13px;white-space:nowrap">{esc(st)}</span>'
-           f'<span style="margin-left:8px;font-size:13px;color:#333">{" · ".join(b for b in bits if b)}</span>')
-    if run.get("error"): out += f'<div style="color:{col};font-size:12px">{esc(str(run["error"])[:300])}</div>'
-    return f'<div class="lossviz-badge" style="line-height:1.8">{out}</div>'
+    bits = [f"run {run.get('id')}", run.get("name") or "", f"epoch {_epoch_text(run.get('epoch'))}", f"step {int(run.get('step') or 0)}"]
+    return status_html(run.get("status") or "created", bits, run.get("error"))
 
 def pending_points(d:Decimator) -> tuple:
     "(x, y) of the raw points `d` holds back until its min–max bucket fills: at most three (the bucket's min, max and newest point, in step order). When none is held back, the newest raw point if the bucket it closed kept only its min and max (so the newest step always shows); empty when the display ends at the newest point or the trace is complete."

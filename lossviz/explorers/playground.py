@@ -13,7 +13,7 @@ from .. import losses as L
 from .base import Explorer, Control, Decimator, one_torch_thread, loss_hparam_controls, set_loss_hparam
 import plotly.graph_objects as go
 from ..plots.playground import playground_figure, region_z, CLASS_COLORS
-from ..plots.style import esc
+from ..plots.style import esc, status_html
 
 # %% auto #0
 __all__ = ['DATASETS', 'OPTIMIZERS', 'HIDDEN', 'ACTIVATIONS', 'SAMPLES', 'MAX_POINTS', 'CLASS_CHOICE', 'make_points',
@@ -464,11 +464,8 @@ class Playground(Explorer):
         for k in ("train/loss", "train/acc", "test/loss", "test/acc"):
             if k in s: bits.append(f"{k.replace('/', ' ')} " + (f"{100 * s[k]:.1f}%" if k.endswith("acc") else f"{s[k]:.4g}"))
         bits.append(f"{len(t.y)} points")
-        pill = (f'<span class="lossviz-status" data-status="{state}" style="background:{col};color:#fff;border-radius:10px;'
-                f'padding:2px 10px;font-weight:600;font-size:13px">{state}</span>')
-        out = f'{pill}<span style="margin-left:8px;font-size:13px">{esc(" · ".join(bits))}</span>'
-        if t.error: out += f'<div style="color:#b02a37;font-size:12px">{esc(t.error)}</div>'
-        elif not len(t.y): out += '<div style="font-size:12px;color:#555">no points yet: pick a draw class and click the plot</div>'
+        out = status_html(state, bits, t.error, color=col)
+        if not t.error and not len(t.y): out += '<div style="font-size:12px;color:#555">no points yet: pick a draw class and click the plot</div>'
         return out
 
     def figure(self):

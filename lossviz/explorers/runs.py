@@ -10,10 +10,10 @@ import param
 from ..core import FINAL_STATUSES, check_range
 from .base import Explorer, Decimator
 from ..plots.runs import CURVES, DEFAULT_SMOOTHING, MAX_MARKERS, curve_mode, run_curves, smoothed_curves
-from ..plots.style import esc, plot_text
+from ..plots.style import STATUS_COLORS, esc, plot_text, status_html
 
 # %% auto #0
-__all__ = ['FINAL', 'STATUS_COLORS', 'config_name', 'RunFeed', 'status_badge', 'RunMonitor']
+__all__ = ['FINAL', 'config_name', 'RunFeed', 'status_badge', 'RunMonitor']
 
 # %% ../../nbs/31f_explorers_runs.ipynb #fc8e41d5
 def _store_of(run_or_id, store):
@@ -95,9 +95,6 @@ class RunFeed:
     def __repr__(self): return f"RunFeed(run {self.run_id}, {self.status}, {self.points} points)"
 
 # %% ../../nbs/31f_explorers_runs.ipynb #476acd42
-STATUS_COLORS = {"created": "#6c757d", "running": "#198754", "paused": "#d39e00", "finished": "#0d6efd",
-                 "stopped": "#495057", "failed": "#dc3545", "diverged": "#b02a37", "interrupted": "#fd7e14"}
-
 def _fmt(key:str, v) -> str:
     if v is None or (isinstance(v, float) and v != v): return "nan"
     return f"{100 * v:.1f}%" if key.endswith("acc") else f"{v:.4g}"
@@ -105,16 +102,10 @@ def _fmt(key:str, v) -> str:
 def status_badge(run:dict, # a run row, as `RunStore.run` returns it
                 ) -> str:
     "HTML: a coloured status pill with the run's id, epoch, step and latest loss/accuracy."
-    st = str(run.get("status", "created")); col = STATUS_COLORS.get(st, "#6c757d"); st = esc(st) # a stored status is data, never markup
     summ = run.get("summary") or {}
     bits = [f"run {run.get('id')}", f"epoch {float(run.get('epoch') or 0):.2f}", f"step {int(run.get('step') or 0)}"]
     bits += [f"{k} {_fmt(k, summ[k])}" for k in ("train/loss", "test/loss", "test/acc") if k in summ]
-    err = run.get("error")
-    pill = (f'<span class="lossviz-status" data-status="{st}" style="background:{col};color:#fff;border-radius:10px;'
-            f'padding:2px 10px;font-weight:600;font-size:13px;white-space:nowrap">{st}</span>')
-    text = f'<span style="margin-left:8px;font-size:13px;color:#333">{esc(" · ".join(bits))}</span>'
-    if err: text += f'<div style="color:{col};font-size:12px;margin-top:2px">{esc(str(err)[:300])}</div>'
-    return f'<div class="lossviz-badge" style="line-height:1.8">{pill}{text}</div>'
+    return status_html(run.get("status") or "created", bits, run.get("error"))
 
 # %% ../../nbs/31f_explorers_runs.ipynb #2b81557e
 _ACTIONS = ("pause", "resume", "stop")

@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 # %% auto #0
-__all__ = ['PALETTE', 'color_distance', 'loss_color', 'json_safe', 'figure_json', 'template_json', 'base_layout', 'esc',
-           'plot_text']
+__all__ = ['PALETTE', 'STATUS_COLORS', 'color_distance', 'loss_color', 'json_safe', 'figure_json', 'template_json', 'base_layout',
+           'esc', 'plot_text', 'status_html']
 
 # %% ../../nbs/30_plots_style.ipynb #a45036f6
 PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#780aff',
@@ -116,3 +116,22 @@ def plot_text(text) -> str:
     "`text` for a plotly title, legend or hover label: its `<`, `>` and `&` become entities, so no tag renders."
     import html
     return html.escape("" if text is None else str(text), quote=False)
+
+# %% ../../nbs/30_plots_style.ipynb #5364d39d
+STATUS_COLORS = {"created": "#6c757d", "running": "#198754", "paused": "#d39e00", "finished": "#0d6efd",
+                 "stopped": "#495057", "failed": "#dc3545", "diverged": "#b02a37", "interrupted": "#fd7e14"}
+
+def status_html(status:str, # the word in the pill (a stored status is data: escaped)
+                bits:list, # the facts after it, e.g. ["run 3", "step 120"] (escaped; each kept on one line)
+                error:str|None=None, # shown under it in the pill's colour (its first 300 characters)
+                color:str|None=None, # the pill's colour; None: `STATUS_COLORS[status]` (grey when unknown)
+               ) -> str:
+    "HTML: a coloured status pill, then `bits` joined by ' · ' (a narrow view wraps between them, not inside one), then `error`."
+    status = str(status); col = color or STATUS_COLORS.get(status, "#6c757d")
+    facts = " · ".join(f'<span style="white-space:nowrap">{esc(b)}</span>' for b in bits if b not in (None, ""))
+    out = (f'<span class="lossviz-status" data-status="{esc(status)}" style="background:{col};color:#fff;border-radius:10px;'
+           f'padding:2px 10px;font-weight:600;font-size:13px;white-space:nowrap">{esc(status)}</span>'
+           f'<span style="margin-left:8px;font-size:13px;color:#333">{facts}</span>')
+    if error: out += f'<div style="color:{col};font-size:12px;margin-top:2px">{esc(str(error)[:300])}</div>'
+    return f'<div class="lossviz-badge" style="line-height:1.8">{out}</div>'
+
