@@ -51,7 +51,9 @@ def calibration_figure(series:list, # dicts: name, color, edges, confidence, acc
                              hovertemplate="bin %{x:.3f}<br>accuracy %{y:.3f}<br>confidence %{customdata[1]:.3f}<br>%{customdata[0]:.0f} samples<extra></extra>"),
                       row=1, col=j)
         fig.add_trace(go.Bar(x=mid, y=conf - acc, base=acc, width=w,
-                             marker=dict(color="rgba(255,255,255,0.55)", line=dict(color=GAP_COLOR, width=1), pattern=dict(shape="/", fgcolor=GAP_COLOR, size=6)),
+                             # hatching only, no fill: where a bin is underconfident the gap lies over its accuracy bar, which must stay
+                             # solid to its top (a white wash made the bar read as ending at the confidence)
+                             marker=dict(color="rgba(255,255,255,0)", line=dict(color=GAP_COLOR, width=1), pattern=dict(shape="/", fgcolor=GAP_COLOR, size=6)),
                              name="gap to confidence", legendgroup="gap", showlegend=first, hovertemplate="gap %{y:.3f}<extra></extra>"),
                       row=1, col=j)
         fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#777", dash="dash", width=1),

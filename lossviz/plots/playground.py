@@ -95,6 +95,7 @@ def playground_figure(grid_x:np.ndarray, # [G] grid coordinates along x
         s, v = np.asarray(s), np.asarray(v, dtype=np.float64)
         fig.add_trace(go.Scatter(x=s, y=np.where(np.isfinite(v), v, np.nan), mode="lines" if len(s) > 60 else "lines+markers",
                                  name=plot_text(name), line=styles.get(name, dict(color=PALETTE[i % len(PALETTE)], width=2)),
+                                 cliponaxis=False, # the first point sits on the step axis's edge: a whole marker, not half of one
                                  hovertemplate=plot_text(name) + " %{y:.4g} at step %{x}<extra></extra>"), 1, 2)
     shapes = []
     if events:
