@@ -77,7 +77,8 @@ def surface_figure(s, # a `lossviz.landscape.Surface`
         # a lower box, the eye farther out and aimed a little low: the whole box and its tick/axis labels fit the row (800-1600 px)
         fig.update_scenes(xaxis_title=short(ax), yaxis_title=short(ay), zaxis_title=short(lab), aspectmode="manual",
                           aspectratio=dict(x=1, y=1, z=0.75), camera=dict(eye=dict(x=1.75, y=-1.75, z=1.05), center=dict(x=0, y=0, z=-0.08)),
-                          xaxis_title_font_size=11, yaxis_title_font_size=11, zaxis_title_font_size=11)
+                          xaxis_title_font_size=11, yaxis_title_font_size=11, zaxis_title_font_size=11,
+                          zaxis_nticks=5) # the height axis is the shortest on screen: eight labels (log10 loss -1 … -8) touched at 1000 px
         col += 1
     if mode in ("both", "contour"):
         fig.add_trace(go.Contour(x=gx, y=gy, z=z, colorscale=cs, ncontours=25, connectgaps=False, name=lab,
