@@ -571,9 +571,9 @@ class Run(Session):
         params = [p for p in self.objective.parameters() if p.requires_grad]
         # foreach: each update is one call over all the parameters (torch's default on CUDA); on a CPU the same numbers,
         # bit for bit, as torch's default per-parameter loop, and Adam/AdamW ~45 us per step faster (nbs/24_train, ninth round)
-        if optimizer in ("sgd", "sam"): opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True)
-        elif optimizer == "adam": opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
-        else: opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+        kw = dict(lr=lr, weight_decay=weight_decay, foreach=True)
+        if optimizer in ("sgd", "sam"): opt = torch.optim.SGD(params, momentum=momentum, **kw)
+        else: opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.AdamW)(params, **kw)
         self.optimizer = opt # SAM: the base SGD (its lr is what the lr monitor reads)
         self._sam = SAM(params, sam_rho) if optimizer == "sam" else None
         ocfg = {"name": optimizer, "lr": lr, "momentum": momentum if optimizer in ("sgd", "sam") else None, "weight_decay": weight_decay}

@@ -13,7 +13,7 @@ from .. import losses as L
 from .base import Explorer, Control, Decimator, one_torch_thread, loss_hparam_controls, set_loss_hparam
 import plotly.graph_objects as go
 from ..plots.playground import playground_figure, region_z, CLASS_COLORS
-from ..plots.style import esc, status_html
+from ..plots.style import status_html
 
 # %% auto #0
 __all__ = ['DATASETS', 'OPTIMIZERS', 'HIDDEN', 'ACTIVATIONS', 'SAMPLES', 'MAX_POINTS', 'CLASS_CHOICE', 'make_points',

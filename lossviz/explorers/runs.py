@@ -10,7 +10,7 @@ import param
 from ..core import FINAL_STATUSES, check_range
 from .base import Explorer, Decimator
 from ..plots.runs import CURVES, DEFAULT_SMOOTHING, MAX_MARKERS, curve_mode, run_curves, smoothed_curves
-from ..plots.style import STATUS_COLORS, esc, plot_text, status_html
+from ..plots.style import plot_text, status_html
 
 # %% auto #0
 __all__ = ['FINAL', 'config_name', 'RunFeed', 'status_badge', 'RunMonitor']
