@@ -39,11 +39,22 @@ and, first, two floors against plain without evaluation: a Run whose loop is rep
 (what the harness around a loop costs: the model and data a Run holds, its per-epoch calls, the final check) and a
 Run with no monitors (its own loop: counting, the schedule, the divergence checks).
 
+`--instructions` counts the CPU instructions instead (valgrind's callgrind, which counts, not times: the same numbers
+on a loaded machine as on a quiet one; what moves between invocations is only which thread does what when, ~0.4 % of
+a step here, where timings move by ~1 %): plain+eval and the Run each run under callgrind twice, for 2 and for
+2 + `--epochs` epochs, in child processes; the difference of the two counts is per step, which cancels imports and
+set-up; the Run's fixed cost is what is left of its shorter run. Counted in the training thread and in all threads
+(the store's writer and heartbeat threads, whose clocks are stretched by callgrind's slowdown, so they wake as often
+per step as natively). Instructions are not time (a BLAS instruction does more work than an
+interpreter's), but they do not drift: where the timed ratio sits within this machine's noise of the goal, the
+counted one says on which side the code is.
+
     MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 python benchmarks/run_overhead.py
     python benchmarks/run_overhead.py --threads 1 --lockstep 24 --repeats 0     # the drift-free number alone
     python benchmarks/run_overhead.py --device cuda --dataset digits --epochs 20
+    python benchmarks/run_overhead.py --instructions --repeats 0    # counted, not timed (needs valgrind; ~9 min at 128 x 128, ~40 at 512 x 512)
 """
-import argparse, copy, gc, itertools, os, statistics, tempfile, time
+import argparse, copy, gc, itertools, os, re, shutil, statistics, subprocess, sys, tempfile, time
 import torch.nn.functional as F
 from pathlib import Path
 import torch
@@ -176,6 +187,87 @@ def count_ops(ds, dev, epochs, batch_size, hidden, store, lr, seed, top=8):
                                                           for k, v in d.most_common(top) if v))
 
 
+def _count_child(kind, ds, dev, epochs, batch_size, lr, seed, hidden, store, native_epoch_s):
+    """In a child under callgrind: one plain+eval loop or one Run (default monitors, store), nothing else. The store's
+    writer and heartbeat threads work on a clock (a commit every 0.2 s, a heartbeat every second); callgrind runs the
+    program ~50x slower, so they would wake ~50x more often per step than they do natively: their periods are
+    stretched by the slowdown, measured on one plain epoch here against `native_epoch_s` (the same epoch timed natively
+    by the parent; the calibration epoch is the same in every child, so it cancels)."""
+    import inspect
+    from lossviz.store import StoreWriter
+    plain(ds, dev, 1, batch_size, lr, seed, False, hidden) # valgrind translates code on its first run: warm up first
+    t0 = time.perf_counter(); plain(ds, dev, 1, batch_size, lr, seed, False, hidden); scale = (time.perf_counter() - t0) / native_epoch_s
+    init = StoreWriter.__init__; names = [n for n, q in inspect.signature(init).parameters.items() if q.default is not q.empty]
+    init.__defaults__ = tuple(v * scale if n in ("flush_every", "heartbeat_every") else v for n, v in zip(names, init.__defaults__))
+    if kind == "plain+eval": plain(ds, dev, epochs, batch_size, lr, seed, True, hidden)
+    else: with_run(ds, dev, epochs, batch_size, lr, seed, store, hidden)
+    print(f"slowdown {scale:.1f}")
+
+
+def _callgrind(argv, out_dir):
+    "Instructions executed by `python run_overhead.py argv` under callgrind: (training thread, all threads)."
+    out_dir.mkdir(parents=True)
+    cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out_dir}/cg.%p",
+           sys.executable, __file__, *argv]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _thread_totals(out_dir) -> list[int]:
+    "Each thread's instruction count from callgrind's per-thread files, the main thread first."
+    files = sorted((f for f in out_dir.glob("cg.*-*")), key=lambda f: int(f.name.rsplit("-", 1)[1])) # cg.PID-NN, NN from 01
+    tot = []
+    for f in files:
+        m = re.search(r"^(?:totals|summary): (\d+)", f.read_text(errors="replace"), re.M)
+        tot.append(int(m.group(1)) if m else 0)
+    return tot
+
+
+def count_instructions(a, spe):
+    """Instructions per step and fixed, Run against plain+eval, counted under callgrind (differences of a short and a
+    long run of each, so imports and set-up cancel). Two children at a time (this machine has 2 cores)."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("run_overhead.py: --instructions needs valgrind (Debian: apt-get install valgrind)")
+    tmp = Path(tempfile.mkdtemp(prefix="lossviz-cg-"))
+    short, long = 2, 2 + a.epochs
+    base = ["--dataset", a.dataset, "--batch-size", str(a.batch_size), "--hidden", *map(str, a.hidden), "--threads", "1",
+            "--repeats", "0"]
+    jobs = [(k, e) for e in (short, long) for k in ("plain+eval", "Run")]
+    ds, n = D.load(a.dataset), torch.get_num_threads(); torch.set_num_threads(1) # the children's one thread
+    def epoch_s():
+        t = time.perf_counter(); plain(ds, torch.device("cpu"), 1, a.batch_size, 0.05, 0, False, tuple(a.hidden))
+        return time.perf_counter() - t
+    base += ["--native-epoch-s", f"{statistics.median(epoch_s() for _ in range(7)):.6f}"]; torch.set_num_threads(n)
+    counts, slow = {}, []
+    t0 = time.perf_counter()
+    for pair in (jobs[:2], jobs[2:]):
+        procs = {(k, e): _callgrind(base + ["--epochs", str(e), "--count-child", k, "--store-dir", str(tmp / f"s-{k}-{e}")],
+                                    tmp / f"cg-{k}-{e}") for k, e in pair}
+        for key, pr in procs.items():
+            out, err = pr.communicate()
+            if pr.returncode != 0: raise SystemExit(f"run_overhead.py: the callgrind child {key} failed:\n{err[-2000:]}")
+            counts[key] = _thread_totals(tmp / f"cg-{key[0]}-{key[1]}")
+            slow.append(float(out.split()[-1]))
+    steps = a.epochs * spe
+    print(f"instructions (callgrind; {a.dataset}, mlp{list(a.hidden)}, batch {a.batch_size}, torch threads 1; "
+          f"{short} and {long} epochs per child, {steps} steps apart; "
+          f"callgrind's slowdown {min(slow):.0f}..{max(slow):.0f}x, the writer's clock stretched by it; {time.perf_counter() - t0:.0f} s)")
+    res = {}
+    for label, pick in (("training thread", lambda c: c[0]), ("all threads", sum)):
+        per = {k: (pick(counts[(k, long)]) - pick(counts[(k, short)])) / steps for k in ("plain+eval", "Run")}
+        fixed = {k: pick(counts[(k, short)]) - per[k] * short * spe for k in per}
+        extra = (fixed["Run"] - fixed["plain+eval"]) / steps # the fixed cost, spread over a run of --epochs epochs
+        ratio = (per["Run"] + extra) / per["plain+eval"]
+        res[label] = ratio
+        print(f"  {label:<16} per step: plain+eval {per['plain+eval'] / 1e3:9.1f} k, Run {per['Run'] / 1e3:9.1f} k "
+              f"({(per['Run'] - per['plain+eval']) / 1e3:+7.1f} k, {per['Run'] / per['plain+eval']:.4f}); "
+              f"fixed {(fixed['Run'] - fixed['plain+eval']) / 1e6:+7.1f} M ({extra / 1e3:+6.1f} k per step over "
+              f"{a.epochs} epochs); Run / plain+eval with fixed {ratio:.4f}")
+    print(f"  threads (training first), Run, {long} epochs: " + ", ".join(f"{c / 1e6:.0f} M" for c in counts[("Run", long)]))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
 def plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us=0.0, evaluate=True, foreach=None):
     """The hand-written loop as a generator: yields once set up (model, optimizer, batches), then after each epoch (and
     its evaluation). `foreach=None` is torch's default optimizer (per-parameter on a CPU), `True` the Run's."""
@@ -306,11 +398,20 @@ def main(argv=None):
     p.add_argument("--lockstep", type=int, default=0, metavar="N",
                    help="also measure Run / plain+eval in lockstep (epoch by epoch in one thread: cancels the machine's drift), N runs")
     p.add_argument("--split", action="store_true", help="with --lockstep: also the Run's parts (no monitors, the store, each default monitor)")
+    p.add_argument("--instructions", action="store_true",
+                   help="also count the CPU instructions of Run and plain+eval per step under valgrind's callgrind (drift-free; ~9 min at 128 x 128, ~40 at 512 x 512)")
+    p.add_argument("--count-child", choices=("plain+eval", "Run"), help=argparse.SUPPRESS) # one loop, under callgrind
+    p.add_argument("--store-dir", help=argparse.SUPPRESS)
+    p.add_argument("--native-epoch-s", type=float, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     dev = pick_device(a.device)
     ds = D.load(a.dataset).to(dev)
     hidden = tuple(a.hidden)
+    if a.count_child:
+        d = Path(a.store_dir); d.mkdir(parents=True)
+        return _count_child(a.count_child, ds, dev, a.epochs, a.batch_size, 0.05, 0, hidden, RunStore(d / "runs.sqlite"), a.native_epoch_s)
+    if a.instructions: count_instructions(a, len(D.batches(ds.x_train, ds.y_train, a.batch_size)))
     tmp = Path(tempfile.mkdtemp(prefix="lossviz-bench-"))
     store = RunStore(tmp / "runs.sqlite")
     lr, seed = 0.05, 0
