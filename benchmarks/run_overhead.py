@@ -190,7 +190,7 @@ def count_ops(ds, dev, epochs, batch_size, hidden, store, lr, seed, top=8):
 def _count_child(kind, ds, dev, epochs, batch_size, lr, seed, hidden, store, native_epoch_s):
     """In a child under callgrind: one plain+eval loop or one Run (default monitors, store), nothing else. The store's
     writer and heartbeat threads work on a clock (a commit every 0.2 s, a heartbeat every second); callgrind runs the
-    program ~50x slower, so they would wake ~50x more often per step than they do natively: their periods are
+    program 350-1450x slower (measured), so they would wake that much more often per step than they do natively: their periods are
     stretched by the slowdown, measured on one plain epoch here against `native_epoch_s` (the same epoch timed natively
     by the parent; the calibration epoch is the same in every child, so it cancels)."""
     import inspect
@@ -205,7 +205,7 @@ def _count_child(kind, ds, dev, epochs, batch_size, lr, seed, hidden, store, nat
 
 
 def _callgrind(argv, out_dir):
-    "Instructions executed by `python run_overhead.py argv` under callgrind: (training thread, all threads)."
+    "Start `python run_overhead.py argv` under callgrind, one count file per thread in `out_dir`."
     out_dir.mkdir(parents=True)
     cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out_dir}/cg.%p",
            sys.executable, __file__, *argv]
@@ -252,20 +252,17 @@ def count_instructions(a, spe):
     print(f"instructions (callgrind; {a.dataset}, mlp{list(a.hidden)}, batch {a.batch_size}, torch threads 1; "
           f"{short} and {long} epochs per child, {steps} steps apart; "
           f"callgrind's slowdown {min(slow):.0f}..{max(slow):.0f}x, the writer's clock stretched by it; {time.perf_counter() - t0:.0f} s)")
-    res = {}
     for label, pick in (("training thread", lambda c: c[0]), ("all threads", sum)):
         per = {k: (pick(counts[(k, long)]) - pick(counts[(k, short)])) / steps for k in ("plain+eval", "Run")}
         fixed = {k: pick(counts[(k, short)]) - per[k] * short * spe for k in per}
         extra = (fixed["Run"] - fixed["plain+eval"]) / steps # the fixed cost, spread over a run of --epochs epochs
         ratio = (per["Run"] + extra) / per["plain+eval"]
-        res[label] = ratio
         print(f"  {label:<16} per step: plain+eval {per['plain+eval'] / 1e3:9.1f} k, Run {per['Run'] / 1e3:9.1f} k "
               f"({(per['Run'] - per['plain+eval']) / 1e3:+7.1f} k, {per['Run'] / per['plain+eval']:.4f}); "
               f"fixed {(fixed['Run'] - fixed['plain+eval']) / 1e6:+7.1f} M ({extra / 1e3:+6.1f} k per step over "
               f"{a.epochs} epochs); Run / plain+eval with fixed {ratio:.4f}")
     print(f"  threads (training first), Run, {long} epochs: " + ", ".join(f"{c / 1e6:.0f} M" for c in counts[("Run", long)]))
     shutil.rmtree(tmp, ignore_errors=True)
-    return res
 
 
 def plain_epochs(ds, dev, epochs, batch_size, lr, seed, hidden, busy_us=0.0, evaluate=True, foreach=None):

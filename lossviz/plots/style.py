@@ -17,10 +17,14 @@ PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e
            '#9632c8', '#d28c6e', '#a04600', '#be0096', '#148cff', '#b43264', '#d29614', '#a03c8c', '#00b46e', '#466e00',
            '#f078ff', '#0abeff', '#8c5078', '#ff0000', '#ff825a', '#fa0a5a', '#6eb496', '#a078ff', '#c832ff', '#aa3c3c')
 
+def _linear_rgb(hexes) -> np.ndarray:
+    "Linear (not gamma-encoded) sRGB of `#rrggbb` colours, one row each."
+    rgb = np.array([[int(h[i:i + 2], 16) / 255 for i in (1, 3, 5)] for h in hexes])
+    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+
 def _lab(hexes) -> np.ndarray:
     "CIELAB coordinates (D65) of `#rrggbb` colours."
-    rgb = np.array([[int(h[i:i + 2], 16) / 255 for i in (1, 3, 5)] for h in hexes])
-    c = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    c = _linear_rgb(hexes)
     xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T / np.array([0.95047, 1, 1.08883])
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
     return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], -1)
