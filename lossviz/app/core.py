@@ -31,6 +31,33 @@ def _svg(body:str) -> str:
 def _poly(pts, color, width=2.5):
     return f'<polyline fill="none" stroke="{color}" stroke-width="{width}" points="{" ".join(f"{x:.0f},{y:.0f}" for x, y in pts)}"/>'
 
+def _weights_svg() -> str:
+    "Pair weighting: a negative pair's weight rises with its similarity (red), a positive pair's falls (green, dashed)."
+    import math
+    lo, hi = 80, 14
+    neg = lambda x: lo - (lo - hi) / (1 + math.exp(-0.11 * (x - 98)))
+    pos = lambda x: lo - (lo - hi) / (1 + math.exp(0.11 * (x - 62)))
+    xs = range(10, 151, 5)
+    dots = "".join(f'<circle cx="{x}" cy="{f(x):.0f}" r="3.5" fill="{c}"/>' for f, c, at in
+                   ((pos, "#2ca02c", (44, 70, 92, 112)), (neg, "#d62728", (50, 84, 104, 126))) for x in at)
+    return _svg(f'<line x1="10" y1="{lo + 2}" x2="150" y2="{lo + 2}" stroke="#999" stroke-width="1"/>'
+                + _poly([(x, pos(x)) for x in xs], "#2ca02c", 2).replace("/>", ' stroke-dasharray="5 3"/>')
+                + _poly([(x, neg(x)) for x in xs], "#d62728") + dots)
+
+def _simplex_svg() -> str:
+    "Neural collapse: three classes' features gathered at their means, the vertices of a simplex (dashed)."
+    import math
+    cx, cy, r = 80, 52, 38
+    vs = [(cx + r * math.cos(math.radians(a)), cy + r * math.sin(math.radians(a))) for a in (-90, 30, 150)]
+    out = ('<polygon fill="none" stroke="#aaa" stroke-dasharray="4 3" stroke-width="1.2" points="'
+           + " ".join(f"{x:.0f},{y:.0f}" for x, y in vs) + '"/>')
+    out += "".join(f'<line x1="{cx}" y1="{cy}" x2="{x:.0f}" y2="{y:.0f}" stroke="#ccc" stroke-width="1"/>' for x, y in vs)
+    for (x, y), c in zip(vs, ("#1f77b4", "#ff7f0e", "#2ca02c")):
+        out += "".join(f'<circle cx="{x + d * math.cos(a):.1f}" cy="{y + d * math.sin(a):.1f}" r="2.3" fill="{c}" fill-opacity="0.6"/>'
+                       for a, d in ((2.4 * k + 0.5, 6 + 3 * (k % 3)) for k in range(9)))
+        out += f'<circle cx="{x:.0f}" cy="{y:.0f}" r="4.5" fill="{c}" stroke="white" stroke-width="1.2"/>'
+    return _svg(out)
+
 def _thumbnails() -> dict:
     import math
     curve = lambda a, b, c: [(10 + 7 * i, a + b * math.exp(-i / c)) for i in range(21)]
@@ -45,6 +72,7 @@ def _thumbnails() -> dict:
     loss = _svg(_poly(sig(0.5, 8), "#1f77b4") + _poly(sig(0.9, 10), "#e377c2") + _poly([(10 + 7 * i, 40 + 30 / (1 + math.exp(0.6 * (i - 9)))) for i in range(21)], "#2ca02c"))
     return {"loss": loss, "curves": _svg(_poly(curve(20, 55, 4), "#1f77b4") + _poly(curve(35, 40, 7), "#ff7f0e") + _poly(curve(50, -30, 5), "#2ca02c", 2)),
             "heatmap": _svg(cells), "scatter": _svg(dots), "surface": _svg(rings), "bars": _svg(bars),
+            "weights": _weights_svg(), "simplex": _simplex_svg(),
             "reliability": _svg(rel + '<line x1="10" y1="82" x2="150" y2="8" stroke="#888" stroke-dasharray="4 3"/>')}
 
 THUMBNAILS = _thumbnails() # name -> inline SVG
