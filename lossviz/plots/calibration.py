@@ -92,7 +92,7 @@ def calibration_figure(series:list, # dicts: name, color, edges, confidence, acc
                 at = lambda x: float(np.interp(np.log(x), np.log(ct), cn))
                 lo = float(fin.min()); hi = max([at(1.0)] + ([at(t)] if t is not None else []) + [lo * 1.3 + 0.05])
                 fig.update_yaxes(range=[lo - 0.08 * (hi - lo), hi + 0.08 * (hi - lo)], row=3, col=j)
-            fig.update_xaxes(type="log", title_text="temperature T", row=3, col=j)
+            fig.update_xaxes(type="log", dtick=1 if n >= 3 else None, title_text="temperature T", row=3, col=j) # 3+ panels: decades only (the 2s and 5s overlapped)
         fig.update_xaxes(range=[0, 1], row=1, col=j); fig.update_yaxes(range=[0, 1], row=1, col=j)
         fig.update_xaxes(range=[0, 1], title_text="confidence", row=2, col=j)
     fig.update_yaxes(title_text="accuracy", row=1, col=1); fig.update_yaxes(title_text="share", row=2, col=1)

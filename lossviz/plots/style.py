@@ -13,8 +13,8 @@ __all__ = ['PALETTE', 'STATUS_COLORS', 'color_distance', 'loss_color', 'json_saf
 
 # %% ../../nbs/30_plots_style.ipynb #a45036f6
 PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#780aff',
-           '#ff0ae6', '#3c6e46', '#0064ff', '#5a3cf0', '#ff0082', '#007832', '#786400', '#78aa00', '#96a03c', '#ff828c',
-           '#9632c8', '#d28c6e', '#a04600', '#be0096', '#148cff', '#b43264', '#d29614', '#a03c8c', '#00b46e', '#466e00',
+           '#ff0ae6', '#3c6e46', '#0064ff', '#5a3cf0', '#a04600', '#007832', '#786400', '#78aa00', '#96a03c', '#ff828c',
+           '#9632c8', '#d28c6e', '#ff0082', '#be0096', '#148cff', '#b43264', '#d29614', '#a03c8c', '#00b46e', '#466e00',
            '#f078ff', '#0abeff', '#8c5078', '#ff0000', '#ff825a', '#fa0a5a', '#6eb496', '#a078ff', '#c832ff', '#aa3c3c')
 
 def _linear_rgb(hexes) -> np.ndarray:
