@@ -27,7 +27,7 @@ def page(ctx):
         except ValueError as e: ctx.notes.append(f"ignored URL state: {e}") if hasattr(ctx, "notes") else None
     _sync_explorer_url(ex, ctx)
     view = explorer_view(ex)
-    upload = pn.widgets.FileInput(accept=".csv,.txt", multiple=False, width=260, label="upload points")
+    upload = pn.widgets.FileInput(accept=".csv,.txt", multiple=False, width=280, label="upload points") # the sidebar's width
     msg = pn.pane.HTML('<span style="font-size:13px;color:#555">Your own points: a CSV with columns x1, x2, label '
                        '(the dataset becomes <i>custom</i>). Or pick <i>custom</i>, a draw class, and click the plot.</span>',
                        sizing_mode="stretch_width", margin=(8, 10))
@@ -44,6 +44,6 @@ def page(ctx):
     upload.param.watch(load, "value")
     try: pn.state.on_session_destroyed(lambda session_context: ex.close())
     except Exception: pass # no server session (tests, notebooks)
-    out = pn.Column(pn.Row(upload, msg, sizing_mode="stretch_width", margin=(0, 12)), view, sizing_mode="stretch_width")
+    out = pn.Column(pn.Row(upload, msg, sizing_mode="stretch_width", margin=0), view, sizing_mode="stretch_width") # aligned with the controls below
     out.playground, out.upload, out.message = ex, upload, msg # for tests and scripts
     return out
