@@ -85,3 +85,22 @@ def test_declared_dependencies_are_imported_somewhere():
     unused = sorted(n for n in names if n not in allowed_unused
                     and not re.search(rf"^\s*(import|from)\s+{imports.get(n, n).replace('-', '_')}\b", src, re.M))
     assert not unused, f"declared but never imported: {unused}"
+
+
+def _relative_links(md:str) -> list:
+    "The targets of a markdown text's relative links and images (no URLs, no anchors)."
+    import re
+    return [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", md) if not re.match(r"(https?:|mailto:|/|#)", t)]
+
+def test_every_relative_link_in_the_readme_and_the_notebooks_resolves():
+    "A link in README.md (GitHub's front page) or a notebook's prose that names a missing file is a dead link for a new user."
+    import json
+    root = Path(__file__).resolve().parent.parent
+    dead = [f"README.md -> {t}" for t in _relative_links((root / "README.md").read_text()) if not (root / t).exists()]
+    notebooks = sorted((root / "nbs").rglob("*.ipynb"))
+    assert len(notebooks) > 40, len(notebooks)
+    for nb in notebooks:
+        if ".ipynb_checkpoints" in nb.parts: continue
+        md = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown")
+        dead += [f"{nb.relative_to(root)} -> {t}" for t in _relative_links(md) if not (nb.parent / t).exists()]
+    assert not dead, dead
