@@ -103,4 +103,9 @@ def test_every_relative_link_in_the_readme_and_the_notebooks_resolves():
         if ".ipynb_checkpoints" in nb.parts: continue
         md = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown")
         dead += [f"{nb.relative_to(root)} -> {t}" for t in _relative_links(md) if not (nb.parent / t).exists()]
+    # and every notebook named by its path from the repository root, in prose, code or docstrings (renamed notebooks)
+    import re
+    texts = [root / "README.md", *notebooks, *(root / "lossviz").rglob("*.py"), *(root / "benchmarks").glob("*.py")]
+    dead += [f"{f.relative_to(root)} names {m}" for f in texts for m in sorted(set(re.findall(r"nbs/[\w/.-]+?\.ipynb", f.read_text())))
+             if not (root / m).exists()]
     assert not dead, dead
