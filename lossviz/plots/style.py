@@ -8,14 +8,22 @@ import math
 import numpy as np
 
 # %% auto #0
-__all__ = ['PALETTE', 'STATUS_COLORS', 'color_distance', 'loss_color', 'json_safe', 'figure_json', 'template_json', 'base_layout',
-           'esc', 'plot_text', 'status_html']
+__all__ = ['LOSS_COLORS', 'SPARE_COLORS', 'PALETTE', 'STATUS_COLORS', 'color_distance', 'loss_color', 'json_safe', 'figure_json',
+           'template_json', 'base_layout', 'esc', 'plot_text', 'status_html']
 
 # %% ../../nbs/30_plots_style.ipynb #a45036f6
-PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#780aff',
-           '#ff0ae6', '#3c6e46', '#0064ff', '#5a3cf0', '#a04600', '#007832', '#786400', '#78aa00', '#96a03c', '#ff828c',
-           '#9632c8', '#d28c6e', '#ff0082', '#be0096', '#148cff', '#b43264', '#d29614', '#a03c8c', '#00b46e', '#466e00',
-           '#f078ff', '#0abeff', '#8c5078', '#ff0000', '#ff825a', '#fa0a5a', '#6eb496', '#a078ff', '#c832ff', '#aa3c3c')
+LOSS_COLORS = { # one colour per built-in loss, fixed: a new loss gets its own entry (tested), and never shifts the others'
+    "alignment": "#1f77b4", "anyloss": "#ff7f0e", "binomial_deviance": "#2ca02c", "center": "#d62728",
+    "circle": "#9467bd", "comp_sum": "#8c564b", "contrastive": "#e377c2", "cross_entropy": "#17becf",
+    "dco": "#bcbd22", "dice": "#780aff", "focal": "#ff0ae6", "gce": "#3c6e46", "harmonic": "#0064ff",
+    "infonce": "#5a3cf0", "label_smoothing": "#a04600", "ldr_kl": "#007832", "lifted_structure": "#786400",
+    "logit_penalty": "#78aa00", "mae": "#96a03c", "mean_field_contrastive": "#ff828c", "mse": "#9632c8",
+    "multi_similarity": "#d28c6e", "mw_auc": "#ff0082", "normalized_softmax": "#be0096", "ntxent": "#148cff",
+    "opl": "#b43264", "proxy_anchor": "#d29614", "proxy_nca": "#a03c8c", "squentropy": "#00b46e",
+    "stablemax_ce": "#466e00", "supcon": "#f078ff", "tcm": "#0abeff", "triplet": "#8c5078", "tversky": "#ff0000",
+    "uniformity": "#ff825a", "z_loss": "#fa0a5a"}
+SPARE_COLORS = ('#6eb496', '#a078ff', '#c832ff', '#aa3c3c') # for losses a user registers
+PALETTE = tuple(LOSS_COLORS.values()) + SPARE_COLORS # forty colours, far apart: also for classes and other categories
 
 def _linear_rgb(hexes) -> np.ndarray:
     "Linear (not gamma-encoded) sRGB of `#rrggbb` colours, one row each."
@@ -35,13 +43,15 @@ def color_distance(a:str, # a colour, '#rrggbb'
     "The CIE76 distance ΔE between two colours (about 10 and up: clearly different)."
     la, lb = _lab([a, b]); return float(np.linalg.norm(la - lb))
 
-def loss_color(name:str, # a registered loss name (any kind)
+def loss_color(name:str, # a loss name (any kind)
               ) -> str:
-    "The colour of a loss in every view: its position among all registered losses (sorted) picks it from `PALETTE`."
+    "The colour of a loss in every view: its `LOSS_COLORS` entry; a loss a user registered takes the spare colours, then the palette, in name order."
+    c = LOSS_COLORS.get(name)
+    if c is not None: return c
     import lossviz.losses as L
-    names = L.names()
-    i = names.index(name) if name in names else sum(map(ord, name))
-    return PALETTE[i % len(PALETTE)]
+    extra = sorted(n for n in L.names() if n not in LOSS_COLORS)
+    i = extra.index(name) if name in extra else sum(map(ord, name))
+    return (SPARE_COLORS + PALETTE)[i % (len(SPARE_COLORS) + len(PALETTE))]
 
 # %% ../../nbs/30_plots_style.ipynb #9456d874
 def json_safe(v):
