@@ -12,7 +12,7 @@ from ..core import ACTIVE_STATUSES, FINAL_STATUSES
 from ..explorers.base import Explorer, Decimator
 from .core import esc, plot_text, served_doc
 from ..plots.style import status_html
-from ..plots.runs import DEFAULT_SMOOTHING, Curve, curve_mode, per_batch, smoothed, smoothed_curves
+from ..plots.runs import DEFAULT_SMOOTHING, Curve, curve_mode, log_ticks, per_batch, smoothed, smoothed_curves
 
 # %% auto #0
 __all__ = ['GROUPS', 'DEFAULT_TRACKS', 'LOG_HINTS', 'RUN_COLORS', 'TABLE_COLUMNS', 'TABLE_DTYPES', 'group_of', 'order_tracks',
@@ -75,10 +75,7 @@ def timeline_figure(series:dict, # (run_id, key) -> (steps, values), already dec
                                      hovertemplate=f"{plot_text(label)}<br>{plot_text(key)}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>"),
                           row=r, col=1)
         if log and wants_log(key):
-            ys = [series[(rid, key)][1] for rid, _ in runs if (rid, key) in series and len(series[(rid, key)][1])]
-            pos = np.concatenate(ys) if ys else np.zeros(0); pos = pos[np.isfinite(pos) & (pos > 0)]
-            wide = len(pos) and np.log10(pos.max() / pos.min()) >= 1.5 # decades only: no crowded 2/5 labels
-            fig.update_yaxes(type="log", exponentformat="power", row=r, col=1, dtick=1 if wide else "D2", tickformat="" if wide else "~g")
+            fig.update_yaxes(**log_ticks([series[(rid, key)][1] for rid, _ in runs if (rid, key) in series]), row=r, col=1)
         else: fig.update_yaxes(nticks=5, row=r, col=1)
     for r, j, rid, label, key, curve in avg:
         x, y = series.get((rid, key), (np.zeros(0, dtype=np.int64), np.zeros(0)))

@@ -12,8 +12,8 @@ from ..core import check_choice, check_range
 from .style import base_layout
 
 # %% auto #0
-__all__ = ['CURVES', 'MAX_MARKERS', 'DEFAULT_SMOOTHING', 'Curve', 'curve_mode', 'finite_for', 'smoothed', 'per_batch',
-           'smoothed_curves', 'run_curves']
+__all__ = ['CURVES', 'MAX_MARKERS', 'DEFAULT_SMOOTHING', 'Curve', 'curve_mode', 'finite_for', 'log_ticks', 'smoothed',
+           'per_batch', 'smoothed_curves', 'run_curves']
 
 # %% ../../nbs/30f_plots_runs.ipynb #41abae00
 @dataclass(frozen=True)
@@ -58,6 +58,14 @@ def finite_for(y:np.ndarray, # values
     bad = ~np.isfinite(y) | ((y <= 0) if log else False)
     y[bad] = np.nan
     return y
+
+def log_ticks(values:list, # the arrays a log axis shows
+             ) -> dict:
+    "A log y axis's tick settings: over 1.5 decades and more, a label per decade (10⁻³); within one, labels at 1, 2, 5 as plain values (0.5)."
+    pos = np.concatenate([np.ravel(np.asarray(v, dtype=np.float64)) for v in values]) if len(values) else np.zeros(0)
+    pos = pos[np.isfinite(pos) & (pos > 0)]
+    wide = pos.size > 0 and np.log10(pos.max() / pos.min()) >= 1.5 # 2s and 5s of eight decades crowd the axis
+    return dict(type="log", dtick=1, exponentformat="power", tickformat="") if wide else dict(type="log", dtick="D2", tickformat="~g")
 
 # %% ../../nbs/30f_plots_runs.ipynb #a0284fc3
 DEFAULT_SMOOTHING = 0.8 # the views' default weight: about the last 1 / (1 - w) = 5 points, 50 steps at the monitors' default schedule
@@ -126,7 +134,7 @@ def run_curves(scalars:dict, # {key: (steps, values)}, as `RunStore.scalars` ret
     for i, p in enumerate(panels, 1):
         fig.update_xaxes(title_text=x, row=1, col=i)
         if p.startswith("acc"): fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=i)
-        if p == "loss" and log_loss: fig.update_yaxes(type="log", dtick="D2", tickformat="~g", row=1, col=i) # labels at 1, 2, 5 per decade, as values (0.5, not a mantissa "5")
+        if p == "loss" and log_loss: fig.update_yaxes(**log_ticks([_xy(scalars, c.key)[1] for c in curves if c.panel == p]), row=1, col=i)
     if not any(len(_xy(scalars, c.key)[0]) for c in curves): # an empty figure says why, instead of looking broken
         fig.add_annotation(text="waiting for the first logged step…", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                            font=dict(size=14, color="#888"))
