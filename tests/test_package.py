@@ -1,6 +1,6 @@
 """The hand-written lazy-import tables (lossviz/__init__.py and the packages' __init__ files) agree with the package:
 every module is reachable, every listed name resolves to the module that defines it, nothing listed is missing."""
-import importlib, pkgutil, subprocess, sys
+import importlib, json, pkgutil, re, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -89,22 +89,18 @@ def test_declared_dependencies_are_imported_somewhere():
 
 def _relative_links(md:str) -> list:
     "The targets of a markdown text's relative links and images (no URLs, no anchors)."
-    import re
     return [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", md) if not re.match(r"(https?:|mailto:|/|#)", t)]
 
 def test_every_relative_link_in_the_readme_and_the_notebooks_resolves():
     "A link in README.md (GitHub's front page) or a notebook's prose that names a missing file is a dead link for a new user."
-    import json
     root = Path(__file__).resolve().parent.parent
     dead = [f"README.md -> {t}" for t in _relative_links((root / "README.md").read_text()) if not (root / t).exists()]
-    notebooks = sorted((root / "nbs").rglob("*.ipynb"))
+    notebooks = sorted(nb for nb in (root / "nbs").rglob("*.ipynb") if ".ipynb_checkpoints" not in nb.parts)
     assert len(notebooks) > 40, len(notebooks)
     for nb in notebooks:
-        if ".ipynb_checkpoints" in nb.parts: continue
         md = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown")
         dead += [f"{nb.relative_to(root)} -> {t}" for t in _relative_links(md) if not (nb.parent / t).exists()]
     # and every notebook named by its path from the repository root, in prose, code or docstrings (renamed notebooks)
-    import re
     texts = [root / "README.md", *notebooks, *(root / "lossviz").rglob("*.py"), *(root / "benchmarks").glob("*.py")]
     dead += [f"{f.relative_to(root)} names {m}" for f in texts for m in sorted(set(re.findall(r"nbs/[\w/.-]+?\.ipynb", f.read_text())))
              if not (root / m).exists()]

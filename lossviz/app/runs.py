@@ -570,17 +570,15 @@ class RunsPage:
             # status pill (each second: the pill read "step 6164" above its row's "5,681"), the others every `cells_every` s
             if ([r["status"] for r in rows] == [r["status"] for r in self._rows] and
                 time.monotonic() - self._patched < self.cells_every):
-                j = next((j for j, r in enumerate(rows) if r["id"] == self.timeline.run_id), None)
-                if j is None or rows[j] == self._rows[j]: return
-                old, self._rows = self._rows[j], self._rows[:j] + [rows[j]] + self._rows[j + 1:]
-                self.table.patch({c: [(j, rows[j][c])] for c in TABLE_COLUMNS if rows[j][c] != old[c]}, as_index=False)
-                return
-            self._patched = time.monotonic()
-            patch = {}
-            for j, (new, old) in enumerate(zip(rows, self._rows)):
+                send = [j for j, r in enumerate(rows) if r["id"] == self.timeline.run_id and r != self._rows[j]]
+                if not send: return
+            else: self._patched, send = time.monotonic(), range(len(rows))
+            patch, kept = {}, list(self._rows)
+            for j in send:
                 for c in TABLE_COLUMNS:
-                    if new[c] != old[c]: patch.setdefault(c, []).append((j, new[c]))
-            self._rows = rows
+                    if rows[j][c] != kept[j][c]: patch.setdefault(c, []).append((j, rows[j][c]))
+                kept[j] = rows[j]
+            self._rows = kept
             self.table.patch(patch, as_index=False)
             return
         self._rows = rows

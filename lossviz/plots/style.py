@@ -51,7 +51,7 @@ def loss_color(name:str, # a loss name (any kind)
     import lossviz.losses as L
     extra = sorted(n for n in L.names() if n not in LOSS_COLORS)
     i = extra.index(name) if name in extra else sum(map(ord, name))
-    return (SPARE_COLORS + PALETTE)[i % (len(SPARE_COLORS) + len(PALETTE))]
+    return PALETTE[(len(LOSS_COLORS) + i) % len(PALETTE)] # the spares (PALETTE's tail) first, then round again
 
 # %% ../../nbs/30_plots_style.ipynb #9456d874
 def json_safe(v):
